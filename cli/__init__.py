@@ -1,0 +1,1 @@
+"""Thin typer apps: parse options, call the packages, turn DigitError into one clear line."""

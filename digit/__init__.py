@@ -1,0 +1,1 @@
+"""DIGIT: the network, data pipeline, losses, training loop, metrics and visualisation."""
