@@ -35,7 +35,7 @@ def run(app: typer.Typer, prog: str) -> Callable[[], None]:
     return main
 
 
-def not_built(prog: str, what: str, issue: int) -> None:
+def not_built(prog: str, what: str) -> None:
     """Say in one line that a command does not exist yet, and exit non-zero."""
-    print(f"{prog}: {what} is not built yet (tracked in issue #{issue})", file=sys.stderr)
+    print(f"{prog}: {what} is not built yet", file=sys.stderr)
     raise typer.Exit(2)

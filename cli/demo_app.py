@@ -17,7 +17,7 @@ def demo(
     out: Path = typer.Option(..., "--out"),
 ) -> None:
     """Draw predicted joints and part segmentation for each image into --out."""
-    not_built("digit-demo", "the demo", 8)
+    not_built("digit-demo", "the demo")
 
 
 main = run(app, "digit-demo")

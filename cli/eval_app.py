@@ -19,7 +19,7 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="Output folder."),
 ) -> None:
     """Write metrics.json, predictions.npz, per_joint.csv and plots to --out."""
-    not_built("digit-eval", "evaluation", 8)
+    not_built("digit-eval", "evaluation")
 
 
 main = run(app, "digit-eval")

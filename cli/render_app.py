@@ -19,7 +19,7 @@ def make_synthetic(
     no_images: bool = typer.Option(False, "--no-images", help="Write annotations only."),
 ) -> None:
     """Write a synthetic dataset in InterHand2.6M's exact layout."""
-    not_built("digit-render make-synthetic", "the synthetic dataset generator", 4)
+    not_built("digit-render make-synthetic", "the synthetic dataset generator")
 
 
 @app.command("build-masks")
@@ -37,7 +37,7 @@ def build_masks(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Render the 33-class part masks of one split into masks_{split}.h5."""
-    not_built("digit-render build-masks", "the mask cache builder", 5)
+    not_built("digit-render build-masks", "the mask cache builder")
 
 
 @app.command("merge")
@@ -46,7 +46,7 @@ def merge(
     out: Path = typer.Option(..., "--out"),
 ) -> None:
     """Join shard files into one mask cache."""
-    not_built("digit-render merge", "merging shards", 5)
+    not_built("digit-render merge", "merging shards")
 
 
 @app.command("verify")
@@ -56,7 +56,7 @@ def verify(
     mano_dir: Path | None = typer.Option(None, "--mano-dir"),
 ) -> None:
     """Check a mask cache against its annotations and re-render a sample."""
-    not_built("digit-render verify", "verification", 5)
+    not_built("digit-render verify", "verification")
 
 
 @app.command("show")
@@ -67,7 +67,7 @@ def show(
     data_root: Path | None = typer.Option(None, "--data-root"),
 ) -> None:
     """Draw one image, its mask overlay with the legend, and its projected joints."""
-    not_built("digit-render show", "drawing cached masks", 5)
+    not_built("digit-render show", "drawing cached masks")
 
 
 @app.command("legend")

@@ -21,7 +21,7 @@ def train(
     resume: bool = typer.Option(False, "--resume"),
 ) -> None:
     """Train DIGIT; the run folder holds config, metrics.jsonl, TensorBoard logs, checkpoints."""
-    not_built("digit-train", "training", 7)
+    not_built("digit-train", "training")
 
 
 main = run(app, "digit-train")
