@@ -1,0 +1,107 @@
+"""Settings of the DIGIT network: which variant, which backbone, how S' is fed.
+
+Variants (paper Fig. 6, Tables 2 and 7); every one is a real network in which every parameter
+receives a gradient from the training losses (so DDP needs no `find_unused_parameters`):
+
+| variant | segmentation head | pose head input |
+|---|---|---|
+| `baseline` | none | backbone features F (32 ch), no fusion UNet |
+| `segm_loss` | 33 classes, auxiliary loss only (+SL) | F (32 ch), no fusion UNet |
+| `digit` | 33 classes | fusion UNet on concat(F, S') (544 ch), the released model |
+| `segm_only` | 33 classes | fusion UNet on S' alone (512 ch) |
+| `class_labels` | 33 classes | like `digit`, S' from the one-hot argmax of S (detached) |
+| `lr_segm` | 3 classes (background, right, left) | like `digit` with 3-class S' |
+
+SF* (segmentation features without segmentation supervision) is `digit` trained with
+segmentation loss weight 0; it needs no separate network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from render.errors import DigitError
+
+VARIANTS: tuple[str, ...] = (
+    "baseline",
+    "segm_loss",
+    "digit",
+    "segm_only",
+    "class_labels",
+    "lr_segm",
+)
+SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
+
+# Presets: `paper` is the released architecture; `tiny` swaps in a small HRNet (same family,
+# ~1.2 M backbone parameters after pruning) so that CPU tests and smoke runs are quick.
+PRESET_BACKBONES: dict[str, str] = {"paper": "hrnet_w32", "tiny": "hrnet_w18_small"}
+
+NUM_JOINTS = 42  # right 0..20, left 21..41 (InterHand2.6M order)
+FEATURE_CHANNELS = 32  # F: backbone features at stride 4
+FEATURE_STRIDE = 4  # crop pixel = heatmap unit x 4
+SEMANTIC_CHANNELS = 512  # S'
+ROOT_BINS = 64  # relative root depth bins
+DEPTH_HALF_RANGE_MM = 200.0  # heatmap depth and root bins span +-200 mm (bbox_3d_size 400)
+DEPTH_UNITS = 64  # heatmap depth axis resolution: z in 0..64 maps to -200..200 mm
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Network settings.
+
+    variant: one of `VARIANTS` (see the module docstring).
+    backbone: timm model name. `hrnet_w32` is the paper's pose HRNet-W32 (features at stride 4
+        with 32 channels); any other timm `features_only` model is tapped at its stride-4
+        feature map and brought to 32 channels by a 1x1 conv + BN + ReLU adapter.
+    backbone_weights: None (random init, with a one-line warning), "timm" (timm's pretrained
+        weights, downloaded from its hub: only when asked), or a local file path (timm key
+        names, or the HRNet pose repository's `hrnet_w32-36af842e.pth`).
+    semantic_input: "logits" (released model: S' is computed from the raw logits S) or "probs"
+        (paper text: from softmax(S)). Ignored by `class_labels` and by variants without S'.
+    """
+
+    variant: str = "digit"
+    backbone: str = "hrnet_w32"
+    backbone_weights: str | None = None
+    semantic_input: str = "logits"
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise DigitError(f"--variant: unknown variant {self.variant!r}; one of {VARIANTS}")
+        if self.semantic_input not in SEMANTIC_INPUTS:
+            raise DigitError(
+                f"semantic_input: unknown value {self.semantic_input!r}; one of {SEMANTIC_INPUTS}"
+            )
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise DigitError(f"--backbone: expected a timm model name, got {self.backbone!r}")
+
+    @property
+    def num_classes(self) -> int:
+        """Segmentation classes: 3 for `lr_segm`, 33 otherwise (unused by `baseline`)."""
+        return 3 if self.variant == "lr_segm" else 33
+
+    @property
+    def has_segmentation(self) -> bool:
+        """Whether the network predicts `segm_logits` (every variant but `baseline`)."""
+        return self.variant != "baseline"
+
+    @property
+    def uses_semantic_features(self) -> bool:
+        """Whether the pose head sees S' (through the fusion UNet)."""
+        return self.variant in ("digit", "segm_only", "class_labels", "lr_segm")
+
+    @property
+    def pose_channels(self) -> int:
+        """Channels of the tensor the heatmap/depth convs and the global head read."""
+        if self.variant in ("baseline", "segm_loss"):
+            return FEATURE_CHANNELS
+        if self.variant == "segm_only":
+            return SEMANTIC_CHANNELS
+        return FEATURE_CHANNELS + SEMANTIC_CHANNELS
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> NetworkConfig:
+        """`paper` (HRNet-W32) or `tiny` (hrnet_w18_small), with field overrides."""
+        if name not in PRESET_BACKBONES:
+            raise DigitError(f"--preset: unknown preset {name!r}; one of {tuple(PRESET_BACKBONES)}")
+        return replace(cls(backbone=PRESET_BACKBONES[name]), **overrides)

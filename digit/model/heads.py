@@ -1,0 +1,44 @@
+"""Pose heads: 2D heatmap and depth convs, the global head and its two MLPs (no BN, as released;
+Sequential indices match the released checkpoint's keys)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from digit.model.config import NUM_JOINTS
+
+
+def joint_map_conv(in_ch: int) -> nn.Conv2d:
+    """1x1 conv to one map per joint: (B, in_ch, h, w) -> (B, 42, h, w)."""
+    return nn.Conv2d(in_ch, NUM_JOINTS, 1)
+
+
+def global_head(in_ch: int) -> nn.Sequential:
+    """Global feature trunk (paper Table 10): (B, in_ch, h, w) -> (B, 512, h/8, w/8).
+
+    conv3x3 in->64, ReLU, conv 64->128, ReLU, maxpool 2, conv 128->256, ReLU, conv 256->512,
+    ReLU, maxpool 2, conv 512->512, ReLU, conv 512->512, ReLU, maxpool 2. The caller averages
+    over space to get (B, 512).
+    """
+
+    def conv(a: int, b: int) -> list[nn.Module]:
+        return [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(inplace=True)]
+
+    return nn.Sequential(
+        *conv(in_ch, 64),
+        *conv(64, 128),
+        nn.MaxPool2d(2),
+        *conv(128, 256),
+        *conv(256, 512),
+        nn.MaxPool2d(2),
+        *conv(512, 512),
+        *conv(512, 512),
+        nn.MaxPool2d(2),
+    )
+
+
+def mlp(out_dim: int, in_dim: int = 512, hidden: int = 512) -> nn.Sequential:
+    """Linear in->hidden, ReLU, Linear hidden->out: (B, in_dim) -> (B, out_dim)."""
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim)
+    )
