@@ -149,6 +149,7 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy._core.numeric", "_frombuffer"): _np_frombuffer,
     ("scipy.sparse.csc", "csc_matrix"): _CscHolder,
     ("scipy.sparse._csc", "csc_matrix"): _CscHolder,
+    ("scipy.sparse", "csc_matrix"): _CscHolder,
     ("chumpy.ch", "Ch"): _ChHolder,
     ("chumpy.reordering", "Select"): _SelectHolder,
 }
