@@ -1,0 +1,206 @@
+"""`digit-demo` end to end with a tiny network: panels and JSON written, joints mapped back into
+the crop box, bad inputs end with exit code 1 and one line naming the file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cli import demo_app
+from digit.checkpoint import save_checkpoint
+from digit.data.crop import apply_affine, crop_transform
+from digit.model import DigitNet, DigitOutput, NetworkConfig
+from digit.visualize import TITLE_H, load_image, parse_bbox, predict_image, whole_image_bbox
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    net = DigitNet(NetworkConfig.preset("tiny"), init_backbone=False).eval()
+    with torch.no_grad():  # hands "present" so the skeleton drawing path runs
+        net.hand_fc[2].bias.copy_(torch.tensor([3.0, -3.0]))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", net)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, (h, w) in (("portrait", (512, 334)), ("landscape", (334, 512))):
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        path = folder / f"{name}.png" if name == "portrait" else folder / f"{name}.jpg"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+def _run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["digit-demo", *map(str, args)])
+    with pytest.raises(SystemExit) as exc:
+        demo_app.main()
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def _inside(uv: np.ndarray, box, tol: float = 1e-6) -> bool:
+    x, y, s, t = box
+    return bool(
+        np.all(uv[:, 0] >= x - tol)
+        and np.all(uv[:, 0] <= x + s + tol)
+        and np.all(uv[:, 1] >= y - tol)
+        and np.all(uv[:, 1] <= y + t + tol)
+    )
+
+
+@pytest.mark.parametrize("bbox", [None, "60,100,120,90"])
+def test_demo_writes_panels_and_json(tmp_path, monkeypatch, capsys, tiny_checkpoint, images, bbox):
+    out = tmp_path / "out"
+    args = [*images, "--checkpoint", tiny_checkpoint, "--out", out]
+    if bbox:
+        args += ["--bbox", bbox]
+    code, _, err = _run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "landscape_pred.png",
+        "portrait_pred.png",
+        "predictions.json",
+    ]
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["checkpoint"] == str(tiny_checkpoint) and doc["checkpoint_format"] == "digit-ckpt"
+    assert [r["image"] for r in doc["images"]] == [str(p) for p in images]
+    for record, path in zip(doc["images"], images, strict=True):
+        h, w = np.asarray(Image.open(path)).shape[:2]
+        joints = np.asarray(record["joints_uvd_img"])
+        assert joints.shape == (42, 3) and np.all(np.isfinite(joints))
+        assert np.asarray(record["handedness_prob"]).shape == (2,)
+        assert isinstance(record["rel_root_depth_mm"], float)
+        # the crop box: square x1.25 of the bbox (default: the whole image, -0.5 .. W - 0.5)
+        if bbox:
+            side, cx, cy = 1.25 * 120, 60 + 60, 100 + 45
+        else:
+            side, cx, cy = 1.25 * max(h, w), (w - 1) / 2, (h - 1) / 2
+        np.testing.assert_allclose(record["crop_box"], [cx - side / 2, cy - side / 2, side, side])
+        # soft-argmax u, v lie in the 256 crop, so mapped back they lie in the crop box
+        assert _inside(joints[:, :2], record["crop_box"])
+        panel = Image.open(out / record["panel"])
+        assert panel.height >= h and panel.width > 2 * w  # image, segmentation, legend
+        # the first tile is the image (below its title) with the crop box and hands drawn
+        tile = np.asarray(panel.convert("RGB"))[TITLE_H : TITLE_H + h, :w]
+        original = np.asarray(Image.open(path).convert("RGB"))
+        changed = np.any(tile != original, axis=-1)
+        assert 0 < changed.mean() < 0.2
+
+
+def test_predict_image_maps_joints_back(tiny_checkpoint, images):
+    """u, v in the image = the inverse crop warp of the network's crop pixels (checked by
+    mapping forward again), and the segmentation covers exactly the crop box's pixels."""
+    from digit.checkpoint import load_network
+
+    net, _ = load_network(tiny_checkpoint)
+    image = load_image(images[1])  # landscape 334 x 512
+    pred = predict_image(net, image, parse_bbox("200,100,50,80"))
+    A = crop_transform(pred.crop_box)
+    crop_uv = apply_affine(A, pred.joints_uvd_img[:, :2])
+    assert np.all((crop_uv > 0) & (crop_uv < 256))
+    np.testing.assert_allclose(pred.crop_box, [225 - 50, 140 - 50, 100, 100])
+    seg = pred.segmentation
+    assert seg is not None and seg.shape == image.shape[:2] and seg.dtype == np.uint8
+    rows, cols = np.nonzero(seg)
+    if len(rows):  # labels only inside the crop box (x 175..275, y 90..190)
+        assert cols.min() >= 175 and cols.max() <= 275 and rows.min() >= 90 and rows.max() <= 190
+    np.testing.assert_allclose(whole_image_bbox(334, 512), [-0.5, -0.5, 512, 334])
+
+
+class _FixedNet(torch.nn.Module):
+    """Stands in for the network: known crop-pixel joints and a known segmentation."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        assert images.shape == (1, 3, 256, 256)
+        uvd = torch.zeros(1, 42, 3)
+        uvd[0, :4, :2] = torch.tensor([[128.0, 128.0], [0.0, 0.0], [256.0, 256.0], [64.0, 192.0]])
+        uvd[0, :, 2] = 7.0
+        segm = torch.zeros(1, 33, 128, 128)
+        segm[0, 0] = 0.5
+        segm[0, 5, :64, :64] = 1.0  # class 5 in the crop's top-left quarter
+        return DigitOutput(
+            joints_uvd=uvd,
+            rel_root_depth_mm=torch.tensor([33.0]),
+            handedness_logits=torch.tensor([[2.0, -2.0]]),
+            segm_logits=segm,
+            heatmaps=torch.zeros(1, 42, 64, 64),
+            joints_hm=torch.zeros(1, 42, 3),
+            rel_root_depth_bins=torch.zeros(1),
+            root_depth_logits=torch.zeros(1, 64),
+        )
+
+
+def test_predict_image_by_hand():
+    """Crop box [175, 90, 100, 100] (bbox 200,100,50,80): crop pixel q is image pixel
+    175 + q * 100 / 256 (x), 90 + q * 100 / 256 (y)."""
+    image = np.zeros((334, 512, 3), np.uint8)
+    pred = predict_image(_FixedNet(), image, parse_bbox("200,100,50,80"))
+    np.testing.assert_allclose(pred.crop_box, [175, 90, 100, 100])
+    np.testing.assert_allclose(
+        pred.joints_uvd_img[:4],
+        [[225, 140, 7], [175, 90, 7], [275, 190, 7], [200, 165, 7]],
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(pred.handedness_prob, [1 / (1 + np.exp(-2)), 1 / (1 + np.exp(2))])
+    assert pred.rel_root_depth_mm == 33.0
+    # crop pixels 0..127 (labels 0..63 upsampled) cover image pixels 175..224 / 90..139
+    seg = pred.segmentation
+    assert np.all(seg[90:140, 175:225] == 5) and (seg == 5).sum() == 50 * 50
+    assert set(np.unique(seg)) == {0, 5}
+
+
+def test_missing_image_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint, images):
+    missing = tmp_path / "ghost.jpg"
+    out = tmp_path / "out"
+    code, _, err = _run_cli(
+        monkeypatch, capsys, images[0], missing, "--checkpoint", tiny_checkpoint, "--out", out
+    )
+    assert code == 1
+    assert err.strip().count("\n") == 0 and str(missing) in err and "not found" in err
+    assert not out.exists()  # nothing written when an input is bad
+
+
+def test_corrupt_image_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    code, _, err = _run_cli(
+        monkeypatch, capsys, bad, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "o"
+    )
+    assert code == 1 and err.strip().count("\n") == 0 and str(bad) in err
+
+
+def test_missing_checkpoint_is_one_line(tmp_path, monkeypatch, capsys, images):
+    ckpt = tmp_path / "none.pt"
+    code, _, err = _run_cli(monkeypatch, capsys, *images, "--checkpoint", ckpt, "--out", tmp_path)
+    assert code == 1
+    assert err.strip().count("\n") == 0 and str(ckpt) in err and "not found" in err
+
+
+def test_bad_bbox_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint, images):
+    code, _, err = _run_cli(
+        monkeypatch,
+        capsys,
+        images[0],
+        "--checkpoint",
+        tiny_checkpoint,
+        "--bbox",
+        "1,2,3",
+        "--out",
+        tmp_path,
+    )
+    assert code == 1 and "--bbox" in err and err.strip().count("\n") == 0
