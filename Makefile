@@ -19,8 +19,12 @@ install: $(STAMP)
 test: install
 	$(PY) -m pytest -q
 
+# The synthetic default dataset is created on first use under $$DIGIT_HOME (~/.cache/digit).
 demo: install
-	$(VENV)/bin/digit-render legend --out-dir $(DEMO_OUT)
+	@mkdir -p $(DEMO_OUT)
+	$(VENV)/bin/digit-render hand-gallery --out $(DEMO_OUT)/hand_gallery.png
+	$(VENV)/bin/digit-render preview --split train --count 12 --out $(DEMO_OUT)/train_preview.png
+	@echo "pictures: $(DEMO_OUT)/hand_gallery.png $(DEMO_OUT)/train_preview.png"
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -1,1 +1,1 @@
-"""Benchmarks: each module runs standalone (`python -m benchmarks.<name>`) and prints its numbers."""
+"""Benchmarks: each runs standalone (`python -m benchmarks.<name>`) and prints its numbers."""

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import make_app, not_built, run
+from cli.common import make_app, run
 
 app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic stand-in).")
 
@@ -12,14 +12,24 @@ app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic sta
 @app.command("make-synthetic")
 def make_synthetic(
     out: Path = typer.Option(..., "--out", help="Dataset root to write."),
-    captures: int = typer.Option(3, "--captures"),
-    cameras: int = typer.Option(4, "--cameras"),
-    frames: int = typer.Option(30, "--frames", help="Frames per sequence."),
+    captures: int = typer.Option(2, "--captures", help="Captures in train (val, test: half)."),
+    cameras: int = typer.Option(4, "--cameras", help="Cameras per capture."),
+    frames: int = typer.Option(10, "--frames", help="Frames per sequence (4 per capture)."),
     seed: int = typer.Option(0, "--seed"),
     no_images: bool = typer.Option(False, "--no-images", help="Write annotations only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
-    """Write a synthetic dataset in InterHand2.6M's exact layout."""
-    not_built("digit-render make-synthetic", "the synthetic dataset generator")
+    """Write a synthetic dataset in InterHand2.6M's exact layout (images, annotations, MANO)."""
+    from render.errors import DigitError
+    from render.synthetic_data.generate import SyntheticSettings
+    from render.synthetic_data.generate import make_synthetic as generate
+
+    for name, value in (("--captures", captures), ("--cameras", cameras), ("--frames", frames)):
+        if value < 1:
+            raise DigitError(f"{name}: must be at least 1, got {value}")
+    settings = SyntheticSettings(captures, cameras, frames, seed, images=not no_images)
+    root = generate(out, settings, overwrite=overwrite)
+    typer.echo(f"wrote the synthetic dataset to {root}")
 
 
 @app.command("build-masks")
@@ -36,17 +46,40 @@ def build_masks(
     part_labels: str = typer.Option("skinning", "--part-labels", help="skinning | PATH.json"),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
-    """Render the 33-class part masks of one split into masks_{split}.h5."""
-    not_built("digit-render build-masks", "the mask cache builder")
+    """Render the 33-class part masks of one split into masks_{split}.h5 (resumable)."""
+    from render.mask_cache.builder import build_masks as build
+
+    r = build(
+        split,
+        data_root=data_root,
+        mano_dir=mano_dir,
+        out=out,
+        backend=backend,
+        device=device,
+        workers=workers,
+        shard=shard,
+        limit=limit,
+        part_labels=part_labels,
+        overwrite=overwrite,
+    )
+    typer.echo(
+        f"wrote {r.out}: {r.images} images ({r.valid} valid; rendered right {r.hands[0]}, "
+        f"left {r.hands[1]}) in {r.seconds:.1f} s with {r.backend}"
+        + (f", {r.resumed} of {r.pieces} pieces resumed" if r.resumed else "")
+    )
 
 
 @app.command("merge")
 def merge(
     shards: list[Path] = typer.Argument(..., help="Shard files, any order."),
     out: Path = typer.Option(..., "--out"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
-    """Join shard files into one mask cache."""
-    not_built("digit-render merge", "merging shards")
+    """Join shard files (from build-masks --shard K/N) into one mask cache."""
+    from render.mask_cache.merge import merge_shards
+
+    n = merge_shards(shards, out, overwrite=overwrite)
+    typer.echo(f"wrote {out}: {n} images from {len(shards)} shards")
 
 
 @app.command("verify")
@@ -54,9 +87,18 @@ def verify(
     file: Path = typer.Argument(..., help="masks_{split}.h5"),
     data_root: Path | None = typer.Option(None, "--data-root"),
     mano_dir: Path | None = typer.Option(None, "--mano-dir"),
+    sample: int = typer.Option(8, "--sample", help="Random images to re-render."),
+    seed: int = typer.Option(0, "--seed"),
+    backend: str = typer.Option("auto", "--backend", help="auto | numba | torch"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
 ) -> None:
-    """Check a mask cache against its annotations and re-render a sample."""
-    not_built("digit-render verify", "verification")
+    """Check a mask cache against its annotations and re-render a sample (exit 1 on mismatch)."""
+    from render.mask_cache.verify import verify_cache
+
+    report = verify_cache(file, data_root, mano_dir, sample, seed, backend, device)
+    typer.echo(report.text())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("show")
@@ -67,7 +109,42 @@ def show(
     data_root: Path | None = typer.Option(None, "--data-root"),
 ) -> None:
     """Draw one image, its mask overlay with the legend, and its projected joints."""
-    not_built("digit-render show", "drawing cached masks")
+    from render.mask_cache.show import show_mask
+
+    typer.echo(f"wrote {show_mask(file, index, out, data_root)}")
+
+
+@app.command("preview")
+def preview(
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    split: str = typer.Option("train", "--split"),
+    data_root: Path | None = typer.Option(None, "--data-root"),
+    count: int = typer.Option(8, "--count", help="Number of images."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """A contact sheet of dataset images with their annotated joints and bboxes drawn on."""
+    from render.data_root import resolve_data_root
+    from render.interhand import InterHandSplit
+    from render.preview import preview_sheet, spread_indices
+
+    root = resolve_data_root(data_root)
+    data = InterHandSplit.from_root(root, split)
+    preview_sheet(data, spread_indices(len(data), count, seed)).save(out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("hand-gallery")
+def hand_gallery(
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    mano_dir: Path | None = typer.Option(None, "--mano-dir", help="Default: the synthetic model."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Both hands of a MANO-format model in several poses, coloured by part."""
+    from render.assets import SYNTHETIC_MANO_DIR
+    from render.gallery import hand_gallery as gallery
+
+    gallery(mano_dir or SYNTHETIC_MANO_DIR, seed=seed).save(out)
+    typer.echo(f"wrote {out}")
 
 
 @app.command("legend")

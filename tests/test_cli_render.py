@@ -1,0 +1,72 @@
+"""`digit-render` as a user meets it: pictures, the synthetic default, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from render.data_root import default_data_root, resolve_data_root
+from render.parts import palette
+
+
+def _cli(*args: str, env=None) -> subprocess.CompletedProcess:
+    code = "from cli.render_app import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_hand_gallery_shows_every_part_of_both_hands(tmp_path):
+    out = tmp_path / "hands.png"
+    result = _cli("hand-gallery", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    pixels = np.asarray(Image.open(out).convert("RGB"))
+    legend_width = 420
+    hands = pixels[:, : pixels.shape[1] - legend_width].reshape(-1, 3).astype(float)
+    # Shading scales a part's colour by 0.45..1, so compare chromaticity with the palette.
+    fg = hands[(hands.sum(1) < 740) & (hands.sum(1) > 30)]
+    chroma = fg / fg.sum(1, keepdims=True)
+    colours = palette()[1:].astype(float)
+    ref = colours / colours.sum(1, keepdims=True)
+    nearest = np.argmin(((chroma[:, None] - ref[None]) ** 2).sum(-1), axis=1)
+    seen = np.bincount(nearest, minlength=32)
+    assert (seen > 50).sum() >= 30, f"parts visible: {np.flatnonzero(seen > 50) + 1}"
+
+
+def test_preview_draws_the_dataset(tmp_path, synthetic_root):
+    out = tmp_path / "sheet.png"
+    result = _cli("preview", "--data-root", str(synthetic_root), "--out", str(out), "--count", "4")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (4 * 256, 256 + 16)
+
+
+def test_errors_are_one_line(tmp_path):
+    result = _cli("preview", "--data-root", str(tmp_path / "nowhere"), "--out", "x.png")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "nowhere: data root not found" in result.stderr
+    result = _cli("make-synthetic", "--out", str(tmp_path / "s"), "--cameras", "0")
+    assert result.returncode == 1 and "--cameras: must be at least 1" in result.stderr
+    result = _cli("preview", "--data-root", str(tmp_path), "--out", "x.png")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_not_built_commands_say_so():
+    result = subprocess.run(
+        [sys.executable, "-c", "from cli.train_app import main; main()"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "not built yet" in result.stderr
+
+
+def test_default_data_root_lives_under_digit_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGIT_HOME", str(tmp_path))
+    root = tmp_path / "synthetic-v1"
+    root.mkdir()
+    (root / "SYNTHETIC.json").write_text(json.dumps({"generator_version": 1}))
+    assert default_data_root() == root
+    assert resolve_data_root(None) == root
