@@ -12,7 +12,7 @@ app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic sta
 @app.command("make-synthetic")
 def make_synthetic(
     out: Path = typer.Option(..., "--out", help="Dataset root to write."),
-    captures: int = typer.Option(2, "--captures", help="Captures in train (val, test: half)."),
+    captures: int = typer.Option(2, "--captures", help="Captures per split."),
     cameras: int = typer.Option(4, "--cameras", help="Cameras per capture."),
     frames: int = typer.Option(10, "--frames", help="Frames per sequence (4 per capture)."),
     seed: int = typer.Option(0, "--seed"),
@@ -35,18 +35,38 @@ def make_synthetic(
 @app.command("build-masks")
 def build_masks(
     split: str = typer.Option(..., "--split", help="train | val | test"),
-    data_root: Path | None = typer.Option(None, "--data-root"),
-    mano_dir: Path | None = typer.Option(None, "--mano-dir"),
-    out: Path | None = typer.Option(None, "--out"),
-    backend: str = typer.Option("auto", "--backend", help="auto | numba | torch"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
-    workers: int = typer.Option(1, "--workers"),
-    shard: str | None = typer.Option(None, "--shard", help="K/N"),
-    limit: int | None = typer.Option(None, "--limit"),
-    part_labels: str = typer.Option("skinning", "--part-labels", help="skinning | PATH.json"),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="InterHand2.6M-layout root (default: the synthetic dataset)."
+    ),
+    mano_dir: Path | None = typer.Option(
+        None, "--mano-dir", help="Folder with MANO_RIGHT.pkl, MANO_LEFT.pkl [<data-root>/mano]."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Cache file [<data-root>/masks/masks_{split}.h5; --limit and --shard builds get "
+        "masks_{split}.first{N}.h5, masks_{split}.shard-K-of-N.h5].",
+    ),
+    backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto | numba | torch."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda (torch backend)."),
+    workers: int = typer.Option(1, "--workers", help="Processes on this machine."),
+    shard: str | None = typer.Option(
+        None, "--shard", help="K/N: only the K-th (from 0) of N contiguous blocks of data.json."
+    ),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N images."),
+    part_labels: str = typer.Option(
+        "skinning", "--part-labels", help="skinning | DIGIT's per-vertex PATH.json."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Rebuild an existing complete file; restart mismatched work."
+    ),
 ) -> None:
-    """Render the 33-class part masks of one split into masks_{split}.h5 (resumable)."""
+    """Render the 33-class part masks of one split into masks_{split}.h5.
+
+    Resumable: rerun the same command after an interruption to finish the job.
+
+    Work in progress lives in <out>.partial/; the result equals an uninterrupted run's.
+    """
     from render.mask_cache.builder import build_masks as build
 
     r = build(

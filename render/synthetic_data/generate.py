@@ -48,8 +48,8 @@ SEQUENCES = (
 
 @dataclass(frozen=True)
 class SyntheticSettings:
-    """What to generate. `captures` per split for train (val and test get half, at least one),
-    `cameras` per capture, `frames` per sequence (four sequences per capture)."""
+    """What to generate: `captures` per split, `cameras` per capture, `frames` per sequence
+    (four sequences per capture: right, left and two interacting)."""
 
     captures: int = 2
     cameras: int = 4
@@ -60,9 +60,6 @@ class SyntheticSettings:
     p_missing_hand_fit: float = 0.03
     p_joint_unannotated: float = 0.02
     p_dark_image: float = 0.01
-
-    def captures_in(self, split: str) -> int:
-        return self.captures if split == "train" else max(1, self.captures // 2)
 
 
 class _Scene:
@@ -182,55 +179,43 @@ def generate(out: Path, settings: SyntheticSettings, mano_dir: Path = SYNTHETIC_
     (out / "mano").mkdir(parents=True, exist_ok=True)
     for name in ("MANO_RIGHT.pkl", "MANO_LEFT.pkl"):
         shutil.copyfile(mano_dir / name, out / "mano" / name)
-    image_id = 0
-    capture_id = 0
-    n_total = sum(
-        settings.captures_in(s) * len(SEQUENCES) * settings.frames * settings.cameras
-        for s in SPLITS
-    )
+    next_id = _Counter()
+    n_total = len(SPLITS) * settings.captures * len(SEQUENCES) * settings.frames * settings.cameras
     with progress(total=n_total, description="synthetic images") as bar:
         for split_index, split in enumerate(SPLITS):
             writer = SplitWriter(split)
-            for _ in range(settings.captures_in(split)):
-                capture = capture_id
-                capture_id += 1
+            for k in range(settings.captures):
+                capture = split_index * settings.captures + k
                 rng = np.random.default_rng([settings.seed, split_index, capture])
-                cams = make_rig(rng, settings.cameras, capture)
-                writer.cameras[str(capture)] = rig_to_camera_json(cams)
-                skin, sleeve = img.skin_albedo(rng), rng.uniform(0.1, 0.9, 3)
+                cap = _Capture(out, split, writer, renderer, settings, rng, capture, next_id)
                 betas = rng.normal(0.0, 0.8, 10)
                 frame_idx = 0
                 for hand_type, seq_name in SEQUENCES:
                     hands = _sequence_hands(scene, rng, hand_type, settings.frames, betas)
                     for frame in range(settings.frames):
-                        image_id = _write_frame(
-                            out,
-                            writer,
-                            renderer,
-                            rng,
-                            settings,
-                            cams,
-                            hands,
-                            hand_type,
-                            seq_name,
-                            capture,
-                            frame,
-                            frame_idx,
-                            image_id,
-                            split,
-                            skin,
-                            sleeve,
-                        )
+                        cap.write_frame(hands, hand_type, seq_name, frame, frame_idx)
                         frame_idx += FRAME_STRIDE
-                        bar.advance(len(cams))
+                        bar.advance(settings.cameras)
             writer.write(out)
     info = {"generator_version": GENERATOR_VERSION, "settings": asdict(settings)}
     (out / "SYNTHETIC.json").write_text(json.dumps(info, indent=1) + "\n")
 
 
+class _Counter:
+    """Image ids, unique over the whole dataset."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def take(self) -> int:
+        self.value += 1
+        return self.value - 1
+
+
 def _sequence_hands(
     scene: _Scene, rng: np.random.Generator, hand_type: str, n_frames: int, betas: np.ndarray
 ) -> dict[str, dict]:
+    """Placed hands of one sequence: {"right"|"left": params, vertices and joints per frame}."""
     sides = ("right", "left") if hand_type == "interacting" else (hand_type,)
     first = random_track(
         rng, n_frames, sides[0], scene.base[sides[0]], sample_natural_hand_pose, betas=betas
@@ -250,32 +235,21 @@ def _sequence_hands(
     return hands
 
 
-def _write_frame(
-    out,
-    writer,
-    renderer,
-    rng,
-    settings,
-    cams,
-    hands,
-    hand_type,
-    seq_name,
-    capture,
-    frame,
-    frame_idx,
-    image_id,
-    split,
-    skin,
-    sleeve,
-) -> int:
-    joints = np.full((42, 3), np.nan)
-    annotated = np.zeros(42, bool)
-    for side, h in hands.items():
-        block = slice(0, 21) if side == "right" else slice(21, 42)
-        joints[block] = h["joints"][frame]
-        annotated[block] = rng.uniform(size=21) >= settings.p_joint_unannotated
-    fits = None
-    if rng.uniform() >= settings.p_missing_fit:
+class _Capture:
+    """One capture's rig and subject; writes its frames' annotations and images."""
+
+    def __init__(self, out, split, writer, renderer, settings, rng, capture, next_id) -> None:
+        self.out, self.split, self.writer, self.renderer = out, split, writer, renderer
+        self.settings, self.rng, self.capture, self.next_id = settings, rng, capture, next_id
+        self.cams = make_rig(rng, settings.cameras, capture)
+        writer.cameras[str(capture)] = rig_to_camera_json(self.cams)
+        self.skin, self.sleeve = img.skin_albedo(rng), rng.uniform(0.1, 0.9, 3)
+
+    def _fits(self, hands: dict[str, dict], hand_type: str, frame: int) -> dict | None:
+        """NeuralAnnot entries of one frame; None when the frame has no fit at all."""
+        rng, settings = self.rng, self.settings
+        if rng.uniform() < settings.p_missing_fit:
+            return None
         fits = {"right": None, "left": None}
         for side, h in hands.items():
             if hand_type == "interacting" and rng.uniform() < settings.p_missing_hand_fit:
@@ -285,47 +259,59 @@ def _write_frame(
                 "shape": h["shape"].tolist(),
                 "trans": h["trans"][frame].tolist(),
             }
-    writer.add_frame(capture, frame_idx, np.nan_to_num(joints), annotated, hand_type, fits)
-    dark = rng.uniform() < settings.p_dark_image
-    pictures = (
-        renderer.render(rng, cams, hands, frame, skin, sleeve, dark)
-        if settings.images
-        else [None] * len(cams)
-    )
-    for cam, picture in zip(cams, pictures, strict=True):
-        uv = project(_camera_frame(cam, np.nan_to_num(joints)), cam.K)
-        h, w = cam.hw
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
-        valid = annotated & inside
-        bbox = tight_bbox(uv, valid)
-        if bbox is None:
-            continue  # nothing annotated in view: InterHand2.6M has no such images
-        file_name = f"Capture{capture}/{seq_name}/cam{cam.name}/image{frame_idx:04d}.jpg"
-        writer.add_image(
-            image_id,
-            file_name,
-            cam.hw,
-            capture,
-            seq_name,
-            cam.name,
-            frame_idx,
-            bbox,
-            valid,
-            hand_type,
+        return fits
+
+    def write_frame(
+        self, hands: dict[str, dict], hand_type: str, seq_name: str, frame: int, frame_idx: int
+    ) -> None:
+        rng, settings, capture = self.rng, self.settings, self.capture
+        joints = np.zeros((42, 3))
+        annotated = np.zeros(42, bool)
+        for side, h in hands.items():
+            block = slice(0, 21) if side == "right" else slice(21, 42)
+            joints[block] = h["joints"][frame]
+            annotated[block] = rng.uniform(size=21) >= settings.p_joint_unannotated
+        fits = self._fits(hands, hand_type, frame)
+        self.writer.add_frame(capture, frame_idx, joints, annotated, hand_type, fits)
+        dark = rng.uniform() < settings.p_dark_image
+        pictures = (
+            self.renderer.render(rng, self.cams, hands, frame, self.skin, self.sleeve, dark)
+            if settings.images
+            else [None] * len(self.cams)
         )
-        if split in ("val", "test"):
-            writer.rootnet.append(_rootnet_entry(rng, image_id, bbox, cam, joints, hands))
-        if picture is not None:
-            path = out / "images" / split / file_name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(picture).save(path, quality=92)
-        image_id += 1
-    return image_id
+        for cam, picture in zip(self.cams, pictures, strict=True):
+            uv = project(_camera_frame(cam, joints), cam.K)
+            h, w = cam.hw
+            inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+            valid = annotated & inside
+            bbox = tight_bbox(uv, valid)
+            if bbox is None:
+                continue  # nothing annotated in view: InterHand2.6M has no such images
+            image_id = self.next_id.take()
+            file_name = f"Capture{capture}/{seq_name}/cam{cam.name}/image{frame_idx:04d}.jpg"
+            self.writer.add_image(
+                image_id,
+                file_name,
+                cam.hw,
+                capture,
+                seq_name,
+                cam.name,
+                frame_idx,
+                bbox,
+                valid,
+                hand_type,
+            )
+            if self.split in ("val", "test"):
+                self.writer.rootnet.append(_rootnet_entry(rng, image_id, bbox, cam, joints, hands))
+            if picture is not None:
+                path = self.out / "images" / self.split / file_name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(picture).save(path, quality=92)
 
 
 def _rootnet_entry(rng, annot_id, bbox, cam, joints, hands) -> dict:
     """A RootNet-format record: square crop box and noisy absolute root depths (mm)."""
-    depth = _camera_frame(cam, np.nan_to_num(joints[[20, 41]]))[:, 2]
+    depth = _camera_frame(cam, joints[[20, 41]])[:, 2]
     present = np.array(["right" in hands, "left" in hands])
     depth = np.where(present, depth, depth[present][0]) + rng.normal(0.0, 25.0, 2)
     x, y, w, h = bbox
