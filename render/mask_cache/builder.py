@@ -1,0 +1,429 @@
+"""`digit-render build-masks`: render a split's part masks into the HDF5 cache, resumably.
+
+Flow: check every input (fail fast, before parsing big annotation files) -> index the split ->
+choose the rows (``--limit``, then ``--shard``) -> open ``<out>.partial/`` (same settings or a
+clear error) -> render the missing pieces (in this process, or ``workers`` joblib processes)
+-> assemble the pieces into ``<out>`` atomically -> delete the partial folder.
+Memory stays flat: a piece's inputs are gathered only when it is dispatched, and assembly
+copies one piece at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from render.data_root import resolve_data_root, resolve_mano_dir
+from render.errors import DigitError
+from render.hand_model import MODEL_FILES, HandModel, file_sha256
+from render.interhand import SPLITS, AnnotationFiles, InterHandSplit, shard_bounds
+from render.mask_cache.assemble import assemble
+from render.mask_cache.layout import (
+    COMPRESSION,
+    COMPRESSION_OPTS,
+    FORMAT_VERSION,
+    CacheAttributes,
+    is_complete_cache,
+)
+from render.mask_cache.pieces import (
+    TMP_MARK,
+    PartialDir,
+    PieceSpec,
+    plan_pieces,
+    write_piece,
+)
+from render.mask_cache.scene import (
+    FORWARD_BATCH,
+    PieceInput,
+    SceneTopology,
+    piece_input,
+    render_piece,
+    scene_topology,
+    vertex_parts,
+)
+from render.parts import class_table_json
+from render.progress import progress
+from render.raster import CONVENTION_VERSION, DEFAULT_NEAR_MM, RasterSettings, resolve_backend
+
+DEFAULT_PIECE_SIZE = 256
+CLI_BACKENDS = ("auto", "numba", "torch")
+
+
+# --------------------------------------------------------------------------- options
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """ "K/N" (K from 0) or (k, n) -> (k, n); DigitError for anything else."""
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
+        if not match:
+            raise DigitError(f"--shard {shard}: expected K/N with 0 <= K < N, e.g. 0/4")
+        k, n = int(match[1]), int(match[2])
+    else:
+        k, n = (int(x) for x in shard)
+    if n < 1 or not 0 <= k < n:
+        raise DigitError(f"--shard {k}/{n}: expected K/N with 0 <= K < N, e.g. 0/4")
+    return k, n
+
+
+def default_output(
+    data_root: Path, split: str, shard: tuple[int, int] | None = None, limit: int | None = None
+) -> Path:
+    """``<data-root>/masks/masks_{split}.h5``; ``--limit`` and ``--shard`` builds get their own
+    names (``masks_train.first100.h5``, ``masks_train.shard-03-of-16.h5``) so that they never
+    take the place of the whole split's cache."""
+    name = f"masks_{split}"
+    if limit is not None:
+        name += f".first{limit}"
+    if shard is not None:
+        k, n = shard
+        name += f".shard-{k:0{len(str(n - 1))}d}-of-{n}"
+    return Path(data_root) / "masks" / f"{name}.h5"
+
+
+def check_raster_options(backend: str, device: str) -> tuple[str, str | None]:
+    """(resolved backend, torch device or None) for the CLI's --backend / --device."""
+    if backend not in CLI_BACKENDS:
+        raise DigitError(f"--backend: unknown backend {backend!r} (choose auto, numba or torch)")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise DigitError(f"--device: unknown device {device!r} (choose cpu or cuda)")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DigitError(f"--device {device}: CUDA is not available on this machine")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise DigitError(
+                f"--device {device}: no such CUDA device ({torch.cuda.device_count()} found)"
+            )
+    settings = RasterSettings(backend=backend, device=device)
+    try:
+        resolved = resolve_backend(settings)
+    except DigitError as exc:
+        raise DigitError(f"--backend {backend} --device {device}: {exc}") from None
+    return resolved, (device if resolved == "torch" else None)
+
+
+def annotation_digests(files: AnnotationFiles) -> dict:
+    """sha256 of the annotation files the masks depend on (None for a missing MANO file)."""
+    return {
+        "data_json_sha256": file_sha256(files.data),
+        "camera_json_sha256": file_sha256(files.camera),
+        "joint_3d_json_sha256": file_sha256(files.joint_3d),
+        "mano_json_sha256": None if files.mano is None else file_sha256(files.mano),
+    }
+
+
+def part_labels_attribute(part_labels: str) -> dict:
+    if part_labels == "skinning":
+        return {"source": "skinning"}
+    path = Path(part_labels)
+    if not path.is_file():
+        raise DigitError(f"--part-labels {part_labels}: part-label file not found")
+    return {"source": "digit_json", "path": str(path.resolve()), "sha256": file_sha256(path)}
+
+
+def renderer_attribute(backend: str, canvas_hw: tuple[int, int]) -> dict:
+    return {
+        "backend": backend,
+        "rasterizer_convention": CONVENTION_VERSION,
+        "near_mm": DEFAULT_NEAR_MM,
+        "compression": COMPRESSION,
+        "compression_opts": COMPRESSION_OPTS,
+        "chunks": [1, int(canvas_hw[0]), int(canvas_hw[1])],
+        "geometry": f"cpu float64, MANO forward in batches of {FORWARD_BATCH} on one thread",
+    }
+
+
+# --------------------------------------------------------------------------- rendering
+@dataclass(frozen=True)
+class RenderContext:
+    """What a (worker) process needs to render pieces; small and picklable.
+
+    threads: numba and torch threads in a worker process (0: leave the defaults).
+    fingerprint: sha256 of the model and part-label files (a changed file is loaded afresh).
+    """
+
+    mano_dir: str
+    part_labels: str
+    backend: str
+    device: str | None
+    canvas_hw: tuple[int, int]
+    threads: int = 0
+    fingerprint: str = ""
+
+
+_LOADED: dict[tuple[str, str, str], tuple[HandModel, SceneTopology]] = {}
+
+
+def _scene_for(ctx: RenderContext) -> tuple[HandModel, SceneTopology]:
+    """The hand model and packed topology, loaded once per process."""
+    key = (ctx.mano_dir, ctx.part_labels, ctx.fingerprint)
+    if key not in _LOADED:
+        model = HandModel.from_dir(Path(ctx.mano_dir))
+        _LOADED[key] = (
+            model,
+            scene_topology(model, vertex_parts(Path(ctx.mano_dir), ctx.part_labels, model)),
+        )
+    return _LOADED[key]
+
+
+def render_piece_file(
+    ctx: RenderContext, spec: PieceSpec, inp: PieceInput, path: Path
+) -> tuple[int, int]:
+    """Render one piece and write it atomically to `path`; returns (piece index, images)."""
+    if ctx.threads > 0:
+        import numba
+
+        numba.set_num_threads(min(ctx.threads, numba.config.NUMBA_NUM_THREADS))
+        torch.set_num_threads(ctx.threads)
+    model, topo = _scene_for(ctx)
+    settings = RasterSettings(backend=ctx.backend, device=ctx.device)
+    write_piece(path, render_piece(model, topo, inp, ctx.canvas_hw, settings))
+    return spec.index, len(inp)
+
+
+# --------------------------------------------------------------------------- the build
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: out (the cache written), images, pieces (total) and resumed (pieces
+    found finished), seconds, valid (images with a usable mask), hands (right, left) rendered,
+    backend (resolved)."""
+
+    out: Path
+    images: int
+    pieces: int
+    resumed: int
+    seconds: float
+    valid: int
+    hands: tuple[int, int]
+    backend: str
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _selection(n_total: int, limit: int | None, shard: tuple[int, int] | None) -> dict:
+    n = n_total if limit is None else min(limit, n_total)
+    start, stop = (0, n) if shard is None else shard_bounds(n, *shard)
+    return {
+        "total": n_total,
+        "limit": limit,
+        "shard": None if shard is None else list(shard),
+        "start": start,
+        "stop": stop,
+    }
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything decided before rendering: the split, its rows and canvas, the attributes of
+    the file to write, and the settings that work in progress must match."""
+
+    data: InterHandSplit
+    out: Path
+    selection: dict
+    canvas: tuple[int, int]
+    attrs: CacheAttributes
+    settings: dict
+    pieces: list[PieceSpec]
+    context: RenderContext
+
+
+def plan_build(
+    split: str,
+    data_root: Path | None,
+    mano_dir: Path | None,
+    out: Path | None,
+    backend: str,
+    device: str,
+    workers: int,
+    shard: str | tuple[int, int] | None,
+    limit: int | None,
+    part_labels: str,
+    overwrite: bool,
+    piece_size: int,
+) -> BuildPlan:
+    """Check every input (cheap checks first, annotations last) and plan the build."""
+    if split not in SPLITS:
+        raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+    if workers < 1:
+        raise DigitError(f"--workers: must be at least 1, got {workers}")
+    if limit is not None and limit < 1:
+        raise DigitError(f"--limit: must be at least 1, got {limit}")
+    if piece_size < 1:
+        raise DigitError(f"piece_size: must be at least 1, got {piece_size}")
+    shard_kn = parse_shard(shard)
+    resolved, torch_device = check_raster_options(backend, device)
+    root = resolve_data_root(data_root)
+    mano = resolve_mano_dir(mano_dir, root)
+    model = HandModel.from_dir(mano)
+    labels_attr = part_labels_attribute(part_labels)
+    labels_source = part_labels if part_labels == "skinning" else labels_attr["path"]
+    topo = scene_topology(model, vertex_parts(mano, labels_source, model))
+    out = Path(out) if out is not None else default_output(root, split, shard_kn, limit)
+    if out.is_dir():
+        raise DigitError(f"--out {out}: is a folder, expected a file name")
+    if out.exists() and not overwrite:
+        if is_complete_cache(out):
+            raise DigitError(
+                f"{out}: a complete mask cache exists (pass --overwrite to rebuild it)"
+            )
+        raise DigitError(f"{out}: exists and is not a complete mask cache (pass --overwrite)")
+
+    data = InterHandSplit.from_root(root, split)
+    if data.files.mano is None:
+        raise DigitError(
+            f"{root / 'annotations' / split / f'InterHand2.6M_{split}_MANO_NeuralAnnot.json'}: "
+            "file not found (build-masks renders the NeuralAnnot MANO fits)"
+        )
+    if len(data) == 0:
+        raise DigitError(f"{data.files.data}: no images")
+    sel = _selection(len(data), limit, shard_kn)
+    if sel["start"] == sel["stop"]:
+        raise DigitError(f"--shard {shard_kn[0]}/{shard_kn[1]}: empty ({sel['stop']} images)")
+    # the canvas spans the whole selection, so that every shard's chunks have the same shape
+    hw = data.columns.hw[: sel["total"] if limit is None else min(limit, sel["total"])]
+    canvas = (int(hw[:, 0].max()), int(hw[:, 1].max()))
+    attrs = CacheAttributes(
+        format_version=FORMAT_VERSION,
+        split=split,
+        classes=json.loads(class_table_json()),
+        part_labels=labels_attr,
+        mano={
+            **{MODEL_FILES[s]: h for s, h in model.model_sha256.items()},
+            "synthetic": bool(model.is_synthetic),
+        },
+        mano_dir=str(mano.resolve()),
+        data_root=str(root.resolve()),
+        annotations=annotation_digests(data.files),
+        renderer=renderer_attribute(resolved, canvas),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        complete=True,
+        selection=sel if (limit is not None or shard_kn is not None) else None,
+    )
+    settings = {
+        **attrs.content_key(),
+        "selection": sel,
+        "canvas_hw": list(canvas),
+        "piece_size": piece_size,
+    }
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+    fingerprint = json.dumps([attrs.mano, attrs.part_labels], sort_keys=True)
+    ctx = RenderContext(
+        str(mano), labels_source, resolved, torch_device, canvas, threads, fingerprint
+    )
+    _LOADED[(ctx.mano_dir, ctx.part_labels, ctx.fingerprint)] = (model, topo)
+    pieces = plan_pieces(sel["start"], sel["stop"], piece_size)
+    return BuildPlan(data, out, sel, canvas, attrs, settings, pieces, ctx)
+
+
+def build_masks(
+    split: str,
+    data_root: Path | None = None,
+    mano_dir: Path | None = None,
+    out: Path | None = None,
+    backend: str = "auto",
+    device: str = "cpu",
+    workers: int = 1,
+    shard: str | tuple[int, int] | None = None,
+    limit: int | None = None,
+    part_labels: str = "skinning",
+    overwrite: bool = False,
+    *,
+    piece_size: int = DEFAULT_PIECE_SIZE,
+    show_progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> BuildReport:
+    """Render split `split` into the mask cache `out` (see layout.py); resumes unfinished work.
+
+    data_root: InterHand2.6M-layout root (None: the synthetic default). mano_dir: folder with
+    MANO_RIGHT.pkl / MANO_LEFT.pkl (None: ``<data_root>/mano``). out: None gives
+    `default_output`. backend/device: rasterizer (auto|numba|torch, cpu|cuda[:i]); geometry
+    is always CPU float64, so the bytes do not depend on them. workers: joblib processes.
+    shard: "K/N" or (k, n): the k-th of n contiguous blocks (after `limit`). limit: only the
+    first N images of data.json. part_labels: "skinning" or DIGIT's per-vertex JSON path.
+    overwrite: replace an existing complete `out` (only once the new file is complete) and
+    discard work in progress started with other settings. piece_size: images per piece.
+    """
+    t0 = time.perf_counter()
+    plan = plan_build(
+        split, data_root, mano_dir, out, backend, device, workers, shard, limit, part_labels,
+        overwrite, piece_size,
+    )  # fmt: skip
+    out = plan.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with PartialDir.open(out, plan.settings, discard_other=overwrite) as partial:
+        for stale in out.parent.glob(f"{out.name}{TMP_MARK}*"):  # a killed assembly
+            stale.unlink(missing_ok=True)
+        done = partial.finished()
+        todo = [p for p in plan.pieces if p.index not in done]
+        resumed = len(plan.pieces) - len(todo)
+        if resumed:
+            log(f"resuming {partial.path}: {resumed} of {len(plan.pieces)} pieces already done")
+        start, stop = plan.selection["start"], plan.selection["stop"]
+        with progress(stop - start, f"masks {split}", enabled=show_progress) as bar:
+            bar.advance(sum(p.stop - p.start for p in plan.pieces if p.index in done))
+            _render_all(plan.data, plan.context, todo, partial, workers, bar.advance)
+        names = plan.data.columns.file_name[start:stop]
+        with progress(stop - start, f"assemble {out.name}", enabled=show_progress) as bar:
+            n = assemble(
+                out,
+                plan.attrs,
+                plan.canvas,
+                [partial.piece(p.index) for p in plan.pieces],
+                file_names=lambda off, k: [x.decode("utf-8") for x in names[off : off + k]],
+                advance=bar.advance,
+            )
+        partial.remove()
+    seconds = time.perf_counter() - t0
+    return _report(out, n, len(plan.pieces), resumed, seconds, plan.context.backend)
+
+
+def _render_all(
+    data: InterHandSplit,
+    ctx: RenderContext,
+    todo: Sequence[PieceSpec],
+    partial: PartialDir,
+    workers: int,
+    advance: Callable[[int], None],
+) -> None:
+    def inputs(spec: PieceSpec) -> PieceInput:
+        return piece_input(data, spec.start, spec.stop)
+
+    if workers == 1 or len(todo) <= 1:
+        for spec in todo:
+            advance(render_piece_file(ctx, spec, inputs(spec), partial.piece(spec.index))[1])
+        return
+    from joblib import Parallel, delayed
+
+    jobs = (
+        delayed(render_piece_file)(ctx, spec, inputs(spec), partial.piece(spec.index))
+        for spec in todo
+    )
+    run = Parallel(n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs")
+    for _, n in run(jobs):
+        advance(n)
+
+
+def _report(
+    out: Path, n: int, pieces: int, resumed: int, seconds: float, backend: str
+) -> BuildReport:
+    import h5py
+
+    with h5py.File(out, "r") as f:
+        valid = int(np.count_nonzero(f["valid"][...]))
+        hands = f["hands"][...].sum(axis=0)
+    return BuildReport(
+        out, n, pieces, resumed, seconds, valid, (int(hands[0]), int(hands[1])), backend
+    )

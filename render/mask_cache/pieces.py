@@ -1,0 +1,172 @@
+"""Work in progress of a build: ``<out>.partial/`` with its settings and finished pieces.
+
+A piece holds the cache rows of one block of images (the same datasets as the cache except
+file_name), written under a temporary name and renamed when complete, so a kill at any moment
+loses at most the pieces in flight. ``settings.json`` records what the build was started with;
+a rerun with other settings is refused. A ``lock`` file (flock, released by the kernel when the
+process dies) keeps two builds from sharing one folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from render.errors import DigitError
+from render.mask_cache.layout import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE
+from render.mask_cache.scene import PieceResult
+
+SETTINGS_FILE = "settings.json"
+LOCK_FILE = "lock"
+PIECE_PREFIX = "piece-"
+TMP_MARK = ".tmp-"
+
+
+@dataclass(frozen=True)
+class PieceSpec:
+    """Piece `index` holds the rows [start, stop) of the split (data.json order)."""
+
+    index: int
+    start: int
+    stop: int
+
+
+def plan_pieces(start: int, stop: int, piece_size: int) -> list[PieceSpec]:
+    """Cut rows [start, stop) at the multiples of `piece_size` (piece m is always the same
+    rows of data.json, whatever the shard), dropping empty pieces."""
+    out = []
+    for m in range(start // piece_size, -(-stop // piece_size)):
+        a, b = max(start, m * piece_size), min(stop, (m + 1) * piece_size)
+        if a < b:
+            out.append(PieceSpec(m, a, b))
+    return out
+
+
+def partial_dir_for(out: Path) -> Path:
+    """``<out>.partial`` beside the output file."""
+    return out.with_name(out.name + ".partial")
+
+
+def piece_path(partial: Path, index: int) -> Path:
+    return partial / f"{PIECE_PREFIX}{index:07d}.h5"
+
+
+def write_piece(path: Path, result: PieceResult) -> None:
+    """Write one piece atomically (temporary name in the same folder, then os.replace)."""
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            hmax, wmax = result.masks.shape[1:]
+            f.create_dataset(
+                MASKS,
+                data=result.masks,
+                chunks=(1, hmax, wmax),
+                compression=COMPRESSION,
+                compression_opts=COMPRESSION_OPTS,
+                track_times=False,
+            )
+            for name, (dtype, _) in PER_IMAGE.items():
+                if name != "file_name":
+                    f.create_dataset(
+                        name, data=np.asarray(getattr(result, name), dtype=dtype), track_times=False
+                    )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class PartialDir:
+    """The locked work-in-progress folder of one output file.
+
+    ``PartialDir.open(out, settings, discard_other=...)`` creates it or checks that it was
+    started with the same `settings` (a JSON-able dict); with ``discard_other`` a folder
+    started differently is emptied instead of refused. Use as a context manager (unlocks).
+    """
+
+    def __init__(self, path: Path, lock_fd: int) -> None:
+        self.path = path
+        self._lock_fd = lock_fd
+
+    @classmethod
+    def open(cls, out: Path, settings: dict, discard_other: bool = False) -> PartialDir:
+        path = partial_dir_for(out)
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DigitError(f"{path}: another build is working in this folder") from None
+        self = cls(path, fd)
+        try:
+            self._check_settings(settings, discard_other)
+            for stale in path.glob(f"*{TMP_MARK}*"):  # pieces in flight when a run died
+                stale.unlink(missing_ok=True)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _check_settings(self, settings: dict, discard_other: bool) -> None:
+        file = self.path / SETTINGS_FILE
+        wanted = json.loads(json.dumps(settings, sort_keys=True))
+        if file.is_file():
+            try:
+                found = json.loads(file.read_text())
+            except json.JSONDecodeError:
+                found = None
+            if found == wanted:
+                return
+            if not discard_other:
+                differ = (
+                    sorted(k for k in wanted.keys() | found.keys() if wanted.get(k) != found.get(k))
+                    if isinstance(found, dict)
+                    else ["unreadable settings.json"]
+                )
+                raise DigitError(
+                    f"{self.path}: work in progress was started with other settings "
+                    f"({', '.join(differ)} differ); rerun with the original options, or pass "
+                    "--overwrite to discard it and start again"
+                )
+            for item in self.path.iterdir():
+                if item.name != LOCK_FILE:
+                    shutil.rmtree(item) if item.is_dir() else item.unlink()
+        tmp = file.with_name(SETTINGS_FILE + TMP_MARK + str(os.getpid()))
+        tmp.write_text(json.dumps(wanted, sort_keys=True, indent=1) + "\n")
+        os.replace(tmp, file)
+
+    def finished(self) -> set[int]:
+        """Indices of the pieces already written."""
+        out = set()
+        for p in self.path.glob(f"{PIECE_PREFIX}*.h5"):
+            stem = p.name[len(PIECE_PREFIX) : -len(".h5")]
+            if stem.isdigit():
+                out.add(int(stem))
+        return out
+
+    def piece(self, index: int) -> Path:
+        return piece_path(self.path, index)
+
+    def close(self) -> None:
+        if self._lock_fd >= 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def remove(self) -> None:
+        """Delete the folder (after the output file is in place), then unlock."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.close()
+
+    def __enter__(self) -> PartialDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

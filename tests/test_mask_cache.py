@@ -1,0 +1,276 @@
+"""The mask cache: layout, agreement with the annotations, and the geometry behind it.
+
+References are independent of the builder: the raw annotation JSON files, the hand model run
+one image at a time with numpy's matmul for the camera transform, and the rasterizer's slow
+reference backend.
+"""
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from render.hand_model import SIDES, HandModel
+from render.interhand import InterHandSplit
+from render.mano import load_mano_pickle
+from render.mask_cache.layout import ATTRIBUTES, DATASETS, MaskCache
+from render.mask_cache.scene import (
+    FORWARD_BATCH,
+    fit_error_mm,
+    mask_valid,
+    pose_hands,
+    silhouette_iou,
+    world_to_camera_exact,
+)
+from render.parts import class_table_json, face_classes, vertex_parts_from_weights
+from render.raster import RasterSettings, rasterize
+
+# MANO part ids (render.parts.PART_NAMES) of each IH finger: thumb, index, middle, ring, pinky.
+FINGER_PARTS = ((13, 14, 15), (1, 2, 3), (4, 5, 6), (10, 11, 12), (7, 8, 9))
+
+
+def _json(root: Path, kind: str) -> dict:
+    return json.loads((root / "annotations/train" / f"InterHand2.6M_train_{kind}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def data(synthetic_root) -> InterHandSplit:
+    return InterHandSplit.from_root(synthetic_root, "train")
+
+
+# --------------------------------------------------------------------------- layout
+def test_layout_matches_the_contract(mask_cache_train, synthetic_root):
+    raw = _json(synthetic_root, "data")
+    images = raw["images"]
+    with h5py.File(mask_cache_train, "r") as f:
+        assert set(f.keys()) == set(DATASETS)
+        assert set(f.attrs.keys()) == set(ATTRIBUTES)  # a whole-split build: no "selection"
+        n = len(images)
+        hmax = max(im["height"] for im in images)
+        wmax = max(im["width"] for im in images)
+        masks = f["masks"]
+        assert masks.dtype == np.uint8 and masks.shape == (n, hmax, wmax)
+        assert masks.chunks == (1, hmax, wmax) and masks.compression == "gzip"
+        expected = {
+            "image_id": (np.int64, (n,)),
+            "image_hw": (np.int32, (n, 2)),
+            "hands": (np.bool_, (n, 2)),
+            "valid": (np.bool_, (n,)),
+            "fit_error_mm": (np.float32, (n, 2)),
+            "lr_iou": (np.float32, (n,)),
+        }
+        for name, (dtype, shape) in expected.items():
+            assert f[name].dtype == dtype and f[name].shape == shape, name
+        assert h5py.check_string_dtype(f["file_name"].dtype).encoding == "utf-8"
+        # data.json order, names and sizes
+        assert f["image_id"][...].tolist() == [im["id"] for im in images]
+        assert f["file_name"].asstr()[...].tolist() == [im["file_name"] for im in images]
+        assert f["image_hw"][...].tolist() == [[im["height"], im["width"]] for im in images]
+        assert bool(f.attrs["complete"]) is True
+        assert f.attrs["split"] == "train" and f.attrs["format_version"] == 1
+        assert json.loads(f.attrs["classes"]) == json.loads(class_table_json())
+        renderer = json.loads(f.attrs["renderer"])
+        assert renderer["compression"] == "gzip" and renderer["compression_opts"] == 1
+        assert renderer["backend"] == "numba" and renderer["chunks"] == [1, hmax, wmax]
+        assert json.loads(f.attrs["mano"])["synthetic"] is True
+        assert json.loads(f.attrs["part_labels"]) == {"source": "skinning"}
+        import hashlib
+
+        digest = hashlib.sha256(
+            (synthetic_root / "annotations/train/InterHand2.6M_train_data.json").read_bytes()
+        )
+        assert json.loads(f.attrs["annotations"])["data_json_sha256"] == digest.hexdigest()
+        # outside each image the canvas is 0; class ids in 0..32
+        for i, (h, w) in enumerate(f["image_hw"][...]):
+            m = masks[i]
+            assert m.max() <= 32 and not m[h:].any() and not m[:, w:].any()
+
+
+def test_hands_valid_and_fit_error_follow_the_annotations(mask_cache_train, synthetic_root):
+    raw, mano = _json(synthetic_root, "data"), _json(synthetic_root, "MANO_NeuralAnnot")
+    hand_type = {a["image_id"]: a["hand_type"] for a in raw["annotations"]}
+    with MaskCache(mask_cache_train) as cache:
+        hands, valid = cache.file["hands"][...], cache.file["valid"][...]
+        fit, iou = cache.file["fit_error_mm"][...], cache.file["lr_iou"][...]
+    seen = set()
+    for i, im in enumerate(raw["images"]):
+        fits = mano.get(str(im["capture"]), {}).get(str(im["frame_idx"])) or {}
+        has = [fits.get("right") is not None, fits.get("left") is not None]
+        assert hands[i].tolist() == has
+        kind = hand_type[im["id"]]
+        rule = {
+            "interacting": has[0] and has[1],
+            "right": has[0] and not has[1],
+            "left": has[1] and not has[0],
+        }[kind]
+        assert valid[i] == rule
+        seen.add((kind, tuple(has)))
+        # annotated joints ARE the synthetic model's regressed joints: params -> MANO ->
+        # world -> camera must reproduce them
+        for h in range(2):
+            if has[h]:
+                assert fit[i, h] < 1e-3
+            else:
+                assert np.isnan(fit[i, h])
+        assert np.isnan(iou[i]) == (not (has[0] and has[1]))
+    assert {
+        ("interacting", (True, True)),
+        ("right", (True, False)),
+        ("left", (False, True)),
+    } <= seen
+
+
+def test_masks_agree_with_the_annotated_joints(mask_cache_train, data):
+    b = data.gather(slice(0, len(data)))
+    own = other = background = 0
+    finger_hits = np.zeros((4, 2))  # per joint position within a finger: tip, 3, 2, 1(MCP)
+    mcp_own_or_palm = np.zeros(2)
+    with MaskCache(mask_cache_train) as cache:
+        hands = cache.file["hands"][...]
+        for i in range(len(cache)):
+            code = int(b.hand_type_code[i])
+            if code == 2 or not hands[i, code] or hands[i, 1 - code]:
+                continue  # single-hand frames: nothing of the other hand can hide a joint
+            mask = cache.mask(i)
+            offset = 1 + 16 * code
+            for k in range(21):
+                j = 21 * code + k
+                if not b.joint_valid[i, j]:
+                    continue
+                u, v = b.joints_img[i, j]
+                row, col = round(v), round(u)
+                if not (0 <= row < mask.shape[0] and 0 <= col < mask.shape[1]):
+                    continue
+                label = int(mask[row, col])
+                if label == 0:
+                    background += 1
+                elif offset <= label < offset + 16:
+                    own += 1
+                else:
+                    other += 1
+                if k < 20:
+                    on_finger = label - offset in FINGER_PARTS[k // 4]
+                    finger_hits[k % 4] += (on_finger, 1)
+                    if k % 4 == 3:
+                        mcp_own_or_palm += (on_finger or label == offset, 1)
+    total = own + other + background
+    assert total > 150
+    assert other == 0
+    assert own / total >= 0.8, (own, background)
+    rates = finger_hits[:, 0] / finger_hits[:, 1]
+    # tips and the two inner finger joints: mostly on their own finger (measured 0.70-0.84)
+    assert (rates[:3] >= 0.6).all(), rates
+    # the knuckle (MCP) sits where the finger meets the palm (measured 0.48 on the finger)
+    assert mcp_own_or_palm[0] / mcp_own_or_palm[1] >= 0.8, mcp_own_or_palm
+
+
+def _reference_render(model, weights, rec):
+    """Labels and per-hand coverage of one image: batch-1 forward, matmul camera transform,
+    the slow reference rasterizer."""
+    verts, faces, labels, single = [], [], [], []
+    offset = 0
+    for h, side in enumerate(SIDES):
+        fit = rec.mano[h]
+        if fit is None:
+            continue
+        out = model(side, *(torch.as_tensor(a)[None] for a in (fit.pose, fit.shape, fit.trans)))
+        world = model.sealed(side, out.vertices)[0].numpy()
+        cam = world @ rec.camera.R.T + rec.camera.t
+        f = model.sealed_faces(side).numpy()
+        verts.append(cam)
+        faces.append(f + offset)
+        labels.append(face_classes(f, vertex_parts_from_weights(weights[side]), side))
+        single.append((cam, f))
+        offset += len(cam)
+    settings = RasterSettings(backend="reference")
+    p2f = rasterize(
+        np.concatenate(verts)[None], np.concatenate(faces), rec.camera.K, rec.hw, settings=settings
+    ).pix_to_face[0]
+    lab = np.concatenate(labels)
+    mask = np.where(p2f >= 0, lab[np.maximum(p2f, 0)], 0)
+    cover = [
+        rasterize(v[None], f, rec.camera.K, rec.hw, settings=settings).pix_to_face[0] >= 0
+        for v, f in single
+    ]
+    return mask, cover
+
+
+def test_masks_equal_an_independent_rendering(mask_cache_train, data, synthetic_root):
+    model = HandModel.from_dir(synthetic_root / "mano")
+    weights = {
+        s: load_mano_pickle(synthetic_root / "mano" / f"MANO_{s.upper()}.pkl")["weights"]
+        for s in SIDES
+    }
+    with MaskCache(mask_cache_train) as cache:
+        hands = cache.file["hands"][...]
+        iou = cache.file["lr_iou"][...]
+        both = int(np.flatnonzero(hands.all(1))[0])
+        one = int(np.flatnonzero(hands.sum(1) == 1)[0])
+        for i in (both, one):
+            mask, cover = _reference_render(model, weights, data[i])
+            differ = int(np.count_nonzero(mask != cache.mask(i)))
+            assert differ <= 5, (i, differ)  # other rounding in the geometry may move an edge pixel
+            assert (mask > 0).sum() > 500
+            if len(cover) == 2:
+                assert abs(silhouette_iou(cover[0][None], cover[1][None])[0] - iou[i]) < 2e-3
+
+
+# --------------------------------------------------------------------------- geometry
+def test_pose_hands_does_not_depend_on_the_batch(synthetic_root, data):
+    model = HandModel.from_dir(synthetic_root / "mano")
+    fr = data.frames
+    rows = np.flatnonzero(fr.has_mano[:, 0])
+    pose, shape, trans = (a[rows, 0] for a in (fr.mano_pose, fr.mano_shape, fr.mano_trans))
+    full_v, full_j = pose_hands(model, "right", pose, shape, trans)
+    assert len(rows) > 3
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # the same frames at other positions, with other neighbours
+        order = rng.permutation(len(rows))
+        v, j = pose_hands(model, "right", pose[order], shape[order], trans[order])
+        assert np.array_equal(v, full_v[order]) and np.array_equal(j, full_j[order])
+    v1, _ = pose_hands(model, "right", pose[2:3], shape[2:3], trans[2:3])
+    assert np.array_equal(v1[0], full_v[2])
+    assert FORWARD_BATCH >= 16  # MKL rounds batches below 16 differently (measured)
+    # and they are the model's vertices (rounding aside)
+    out = model("right", *(torch.as_tensor(a[:1]) for a in (pose, shape, trans)))
+    assert np.allclose(full_v[0, :-1], out.vertices[0].numpy(), atol=1e-9)
+
+
+def test_world_to_camera_exact_is_r_x_plus_t():
+    rng = np.random.default_rng(1)
+    R = np.linalg.qr(rng.normal(size=(4, 3, 3)))[0]
+    t = rng.normal(size=(4, 3)) * 100
+    X = rng.normal(size=(4, 7, 3)) * 500
+    expected = np.einsum("bij,bpj->bpi", R, X) + t[:, None]
+    assert np.allclose(world_to_camera_exact(X, R, t), expected, atol=1e-9)
+
+
+def test_mask_valid_rule():
+    codes = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    rendered = np.array(
+        [[1, 0], [1, 1], [0, 0], [0, 1], [1, 1], [1, 0], [1, 1], [1, 0], [0, 1], [0, 0]], bool
+    )
+    expected = [True, False, False, True, False, False, True, False, False, False]
+    assert mask_valid(codes, rendered).tolist() == expected
+
+
+def test_fit_error_and_iou_by_hand():
+    joints = np.zeros((1, 2, 21, 3))
+    ann = np.zeros((1, 42, 3))
+    ann[0, 0] = [3.0, 4.0, 0.0]  # 5 mm off
+    ann[0, 1] = [0.0, 0.0, 1.0]  # 1 mm off
+    valid = np.zeros((1, 42), bool)
+    valid[0, :2] = True
+    err = fit_error_mm(joints, ann, valid, np.array([[True, True]]))
+    assert err[0, 0] == pytest.approx(3.0) and np.isnan(err[0, 1])  # left: no valid joint
+    err = fit_error_mm(joints, ann, valid, np.array([[False, True]]))
+    assert np.isnan(err).all()
+    a = np.zeros((1, 4, 4), bool)
+    b = np.zeros((1, 4, 4), bool)
+    a[0, :2] = True  # 8 pixels
+    b[0, 1:3] = True  # 8 pixels, 4 shared
+    assert silhouette_iou(a, b)[0] == pytest.approx(4 / 12)
+    assert silhouette_iou(a & False, b & False)[0] == 0.0
