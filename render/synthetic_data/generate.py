@@ -28,6 +28,7 @@ from render.synthetic_data import images as img
 from render.synthetic_data.motion import (
     HandTrack,
     canonical_to_world,
+    facing_partner,
     partner_offsets,
     random_track,
 )
@@ -42,7 +43,7 @@ SEQUENCES = (
     ("right", "ROM02_RT_Finger_Occlusions"),
     ("left", "ROM03_LT_No_Occlusion"),
     ("interacting", "ROM04_dh_touch"),
-    ("interacting", "0051_dh_interlock"),
+    ("interacting", "0051_dh_clasp"),
 )
 
 
@@ -191,7 +192,8 @@ def generate(out: Path, settings: SyntheticSettings, mano_dir: Path = SYNTHETIC_
                 betas = rng.normal(0.0, 0.8, 10)
                 frame_idx = 0
                 for hand_type, seq_name in SEQUENCES:
-                    hands = _sequence_hands(scene, rng, hand_type, settings.frames, betas)
+                    facing = seq_name.endswith("clasp")
+                    hands = _sequence_hands(scene, rng, hand_type, settings.frames, betas, facing)
                     for frame in range(settings.frames):
                         cap.write_frame(hands, hand_type, seq_name, frame, frame_idx)
                         frame_idx += FRAME_STRIDE
@@ -213,9 +215,15 @@ class _Counter:
 
 
 def _sequence_hands(
-    scene: _Scene, rng: np.random.Generator, hand_type: str, n_frames: int, betas: np.ndarray
+    scene: _Scene,
+    rng: np.random.Generator,
+    hand_type: str,
+    n_frames: int,
+    betas: np.ndarray,
+    facing: bool = False,
 ) -> dict[str, dict]:
-    """Placed hands of one sequence: {"right"|"left": params, vertices and joints per frame}."""
+    """Placed hands of one sequence: {"right"|"left": params, vertices and joints per frame}.
+    Interacting sequences put the left hand near the right one, or against it (`facing`)."""
     sides = ("right", "left") if hand_type == "interacting" else (hand_type,)
     first = random_track(
         rng, n_frames, sides[0], scene.base[sides[0]], sample_natural_hand_pose, betas=betas
@@ -225,12 +233,17 @@ def _sequence_hands(
         second = random_track(
             rng, n_frames, "left", scene.base["left"], sample_natural_hand_pose, betas=betas
         )
-        second = HandTrack(
-            second.orient,
-            second.finger_pose,
-            first.wrist_mm + partner_offsets(rng, n_frames),
-            betas,
-        )
+        if facing:
+            second = facing_partner(
+                rng, first, scene.base["right"], scene.base["left"], second.finger_pose
+            )
+        else:
+            second = HandTrack(
+                second.orient,
+                second.finger_pose,
+                first.wrist_mm + partner_offsets(rng, n_frames),
+                betas,
+            )
         hands["left"] = _place(scene, "left", second)
     return hands
 

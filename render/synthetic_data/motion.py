@@ -101,5 +101,33 @@ def partner_offsets(rng: np.random.Generator, n_frames: int) -> np.ndarray:
     n_keys = max(2, min(6, n_frames // 6 + 2))
     direction = rng.normal(size=(n_keys, 3))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    distance = rng.uniform(30.0, 200.0, n_keys)
+    distance = rng.uniform(0.0, 120.0, n_keys)
     return _interpolate_keys(direction * distance[:, None], n_frames)
+
+
+def facing_partner(
+    rng: np.random.Generator,
+    first: HandTrack,
+    first_base: np.ndarray,
+    partner_base: np.ndarray,
+    finger_pose: np.ndarray,
+) -> HandTrack:
+    """The other hand held against `first`, palm to palm or back to back (a prayer or clasp):
+    same world orientation of its rest frame, wrist 15-50 mm away along the palm normal.
+
+    first_base, partner_base: (3, 3) `canonical_to_world` of the two hands; finger_pose:
+    (F, 45) the partner's fingers. Because the hands are mirror images, equal orientations of
+    their rest frames put their palms on opposite sides of the common palm plane.
+    """
+    n_frames = len(first.orient)
+    world_turn = first.orient @ first_base.T  # (F, 3, 3): rest frame (fingers up) -> world
+    normal = world_turn @ np.array([0.0, 0.0, -1.0])  # palm-plane normal, see canonical_to_world
+    side = rng.choice([-1.0, 1.0])
+    gap = _interpolate_keys(rng.uniform(15.0, 50.0, (3, 1)), n_frames)
+    slide = _interpolate_keys(rng.normal(0.0, 12.0, (3, 3)), n_frames)
+    return HandTrack(
+        orient=world_turn @ partner_base,
+        finger_pose=finger_pose,
+        wrist_mm=first.wrist_mm + side * gap * normal + slide,
+        betas=first.betas,
+    )
