@@ -22,9 +22,13 @@ test: install
 # The synthetic default dataset is created on first use under $$DIGIT_HOME (~/.cache/digit).
 demo: install
 	@mkdir -p $(DEMO_OUT)
-	$(VENV)/bin/digit-render hand-gallery --out $(DEMO_OUT)/hand_gallery.png
+	$(VENV)/bin/digit-render build-masks --split train --out $(DEMO_OUT)/masks_train.h5 --overwrite
+	$(VENV)/bin/digit-render verify $(DEMO_OUT)/masks_train.h5
+	$(VENV)/bin/digit-render show $(DEMO_OUT)/masks_train.h5 --index 200 --out $(DEMO_OUT)/mask_200.png
+	$(VENV)/bin/digit-render show $(DEMO_OUT)/masks_train.h5 --index 20 --out $(DEMO_OUT)/mask_20.png
 	$(VENV)/bin/digit-render preview --split train --count 12 --out $(DEMO_OUT)/train_preview.png
-	@echo "pictures: $(DEMO_OUT)/hand_gallery.png $(DEMO_OUT)/train_preview.png"
+	$(VENV)/bin/digit-render hand-gallery --out $(DEMO_OUT)/hand_gallery.png
+	@echo "pictures:"; ls -1 $(DEMO_OUT)/*.png
 
 lint: install
 	$(VENV)/bin/ruff format --check .

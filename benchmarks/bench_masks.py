@@ -152,7 +152,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = _dataset(Path(tmp), args.captures, args.cameras, args.frames)
-        print(f"os.cpu_count() = {os.cpu_count()}; machine shared with other jobs")
+        print(f"os.cpu_count() = {os.cpu_count()}")
         rates = {}
         runs = [(w, "cpu") for w in args.workers]
         if args.device == "cuda":
