@@ -356,11 +356,11 @@ def build_masks(
     overwrite: replace an existing complete `out` (only once the new file is complete) and
     discard work in progress started with other settings. piece_size: images per piece.
     """
-    t0 = time.perf_counter()
     plan = plan_build(
         split, data_root, mano_dir, out, backend, device, workers, shard, limit, part_labels,
         overwrite, piece_size,
     )  # fmt: skip
+    t0 = time.perf_counter()  # the build itself, not the creation of a default dataset
     out = plan.out
     out.parent.mkdir(parents=True, exist_ok=True)
     with PartialDir.open(out, plan.settings, discard_other=overwrite) as partial:
