@@ -25,7 +25,7 @@ demo: install
 	$(VENV)/bin/digit-render build-masks --split train --out $(DEMO_OUT)/masks_train.h5 --overwrite
 	$(VENV)/bin/digit-render verify $(DEMO_OUT)/masks_train.h5
 	$(VENV)/bin/digit-render show $(DEMO_OUT)/masks_train.h5 --index 200 --out $(DEMO_OUT)/mask_200.png
-	$(VENV)/bin/digit-render show $(DEMO_OUT)/masks_train.h5 --index 20 --out $(DEMO_OUT)/mask_20.png
+	$(VENV)/bin/digit-render show $(DEMO_OUT)/masks_train.h5 --index 305 --out $(DEMO_OUT)/mask_305.png
 	$(VENV)/bin/digit-render preview --split train --count 12 --out $(DEMO_OUT)/train_preview.png
 	$(VENV)/bin/digit-render hand-gallery --out $(DEMO_OUT)/hand_gallery.png
 	@echo "pictures:"; ls -1 $(DEMO_OUT)/*.png
