@@ -21,7 +21,7 @@ from smplx.utils import Struct
 from torch import nn
 
 from render.errors import DigitError
-from render.mano import NUM_JOINTS, load_mano_pickle
+from render.mano import NUM_JOINTS, REQUIRED_KEYS, load_mano_pickle
 
 SIDES: tuple[str, str] = ("right", "left")
 MODEL_FILES: dict[str, str] = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}
@@ -206,7 +206,7 @@ class HandOutput:
 
 def _mano_layer(arrays: Mapping[str, np.ndarray], is_rhand: bool, dtype: torch.dtype) -> nn.Module:
     """smplx MANO layer with exact float buffers (smplx casts through float32 otherwise)."""
-    struct = Struct(**{k: arrays[k] for k in _SMPLX_KEYS})
+    struct = Struct(**{k: arrays[k] for k in REQUIRED_KEYS})
     with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a "10 shape coefficients" note
         layer = smplx.MANO(
             "",
@@ -231,19 +231,6 @@ def _mano_layer(arrays: Mapping[str, np.ndarray], is_rhand: bool, dtype: torch.d
     for name, value in exact.items():
         layer.register_buffer(name, torch.tensor(value, dtype=dtype))
     return layer
-
-
-_SMPLX_KEYS = (
-    "v_template",
-    "f",
-    "weights",
-    "J_regressor",
-    "kintree_table",
-    "shapedirs",
-    "posedirs",
-    "hands_components",
-    "hands_mean",
-)
 
 
 class HandModel(nn.Module):

@@ -32,6 +32,18 @@ NUM_POSE_BASIS = 9 * (NUM_JOINTS - 1)  # 135: (R - I) of the 15 non-root joints
 MANO_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 # Fingertip vertices of the official MANO mesh (thumb, index, middle, ring, pinky).
 MANO_TIP_VERTEX_IDS: tuple[int, ...] = (745, 317, 445, 556, 673)
+REQUIRED_KEYS = (
+    "v_template",
+    "f",
+    "weights",
+    "J_regressor",
+    "kintree_table",
+    "shapedirs",
+    "posedirs",
+    "hands_components",
+    "hands_mean",
+)
+"""The keys smplx reads from a MANO file, all required."""
 MANO_NUM_VERTICES = 778
 _UINT32_MINUS_ONE = 4294967295
 
@@ -336,18 +348,7 @@ def load_mano_pickle(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     raw = _unpickle(path)
-    required = (
-        "v_template",
-        "f",
-        "weights",
-        "J_regressor",
-        "kintree_table",
-        "shapedirs",
-        "posedirs",
-        "hands_components",
-        "hands_mean",
-    )
-    for key in required:
+    for key in REQUIRED_KEYS:
         if key not in raw:
             raise DigitError(f"{path}: missing key '{key}'")
 
