@@ -1,0 +1,198 @@
+"""DIGIT's training losses as pure functions (`reference/digit_network.md`, "Losses").
+
+Every term is averaged, then the weighted terms are summed. Two ways to average:
+- "valid" (default): the mean over the valid elements only, i.e. the masked sum divided by the
+  number of valid elements; a batch with no valid element gives exactly 0 (finite gradients).
+- "release": as the released code reduces: the masked sum divided by the count of ALL elements
+  (invalid ones count as zeros), and the bone term as left-hand mean + right-hand mean.
+What "element" means per term (B = batch):
+| term | element | "valid" divides by | "release" divides by |
+|---|---|---|---|
+| joints | one coordinate of one joint | 3 x valid joints | B x 42 x 3 |
+| root | one sample | valid samples | B |
+| handedness | one of the 2 outputs of a sample | 2 x valid samples | B x 2 |
+| segmentation | one pixel of a sample | H x W x valid samples | B x H x W |
+| bone | one coordinate of one bone | 3 x valid bones | B x 20 x 3 (once per hand, summed) |
+Inputs are cast to float32 so that fp16 autocast outputs reduce safely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from digit.model.output import DigitOutput
+from digit.targets import HAND_JOINTS, PoseTargets
+
+AVERAGES: tuple[str, ...] = ("valid", "release")
+
+# Within a hand (InterHand2.6M order: 0-3 thumb tip..thumb1, ..., 16-19 pinky, 20 wrist) the
+# parent of k is k + 1 inside a finger and the wrist for each finger's base (3, 7, 11, 15, 19).
+_FINGER_BASES = (3, 7, 11, 15, 19)
+_RIGHT_BONES = tuple((k, 20 if k in _FINGER_BASES else k + 1) for k in range(20))
+# (child, parent) for the 20 right-hand bones, then the 20 left-hand ones (left = right + 21).
+BONES: tuple[tuple[int, int], ...] = _RIGHT_BONES + tuple(
+    (c + HAND_JOINTS, p + HAND_JOINTS) for c, p in _RIGHT_BONES
+)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the summed terms; defaults are the released model's. SF* (segmentation
+    features without segmentation supervision) = `LossWeights(segmentation=0.0)`."""
+
+    joints: float = 1.0
+    root: float = 1.0
+    handedness: float = 1.0
+    segmentation: float = 10.0
+    bone: float = 0.1
+
+
+def _check_average(average: str) -> None:
+    if average not in AVERAGES:
+        raise ValueError(f"average: unknown value {average!r}; one of {AVERAGES}")
+
+
+def _masked_mean(err: torch.Tensor, mask: torch.Tensor, average: str) -> torch.Tensor:
+    """Average of `err` over the True entries of `mask` (same shape): "valid" divides by their
+    count (0 when there are none), "release" by err.numel(). Masked-out entries never reach the
+    result or the gradient, even if they are non-finite."""
+    _check_average(average)
+    total = torch.where(mask, err, torch.zeros_like(err)).sum()
+    count = mask.sum() if average == "valid" else err.numel()
+    # clamp: an all-invalid batch gives 0 / 1 = 0, not 0 / 0.
+    return total / torch.clamp(torch.as_tensor(count, device=err.device, dtype=err.dtype), min=1)
+
+
+def _clean(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Target with masked-out entries set to 0 (they may hold NaN or out-of-range values, which
+    would poison the forward or backward pass before masking)."""
+    return torch.where(mask, target, torch.zeros_like(target))
+
+
+def joints_loss(
+    pred_hm: torch.Tensor, target_hm: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+) -> torch.Tensor:
+    """L1 on 2.5D joints in heatmap units: pred, target (B, J, 3), valid (B, J) -> scalar.
+    Mean of |pred - target| over the 3 coordinates of the valid joints."""
+    mask = valid.to(torch.bool).unsqueeze(-1).expand_as(pred_hm)
+    err = (pred_hm.float() - _clean(target_hm.float(), mask)).abs()
+    return _masked_mean(err, mask, average)
+
+
+def root_loss(
+    pred_bins: torch.Tensor, target_bins: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+) -> torch.Tensor:
+    """L1 on the relative root depth bin coordinate: pred, target, valid (B,) -> scalar.
+    Mean of |pred - target| over the valid samples."""
+    mask = valid.to(torch.bool)
+    err = (pred_bins.float() - _clean(target_bins.float(), mask)).abs()
+    return _masked_mean(err, mask, average)
+
+
+def handedness_loss(
+    logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+) -> torch.Tensor:
+    """Binary cross-entropy with logits: logits, target (B, 2) (right, left presence in 0..1),
+    valid (B,) -> scalar. Mean over both outputs of the valid samples."""
+    mask = valid.to(torch.bool).unsqueeze(-1).expand_as(logits)
+    err = F.binary_cross_entropy_with_logits(
+        logits.float(), _clean(target.float(), mask), reduction="none"
+    )
+    return _masked_mean(err, mask, average)
+
+
+def segmentation_loss(
+    logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+) -> torch.Tensor:
+    """Cross-entropy over C classes: logits (B, C, H, W), target (B, H, W) long class indices
+    (0..C-1 in valid samples; anything in invalid ones), valid (B,) -> scalar.
+    Mean over all H x W pixels of the valid samples."""
+    if target.shape != (logits.shape[0], *logits.shape[2:]):
+        raise ValueError(
+            f"segm_target: expected shape {(logits.shape[0], *logits.shape[2:])}, "
+            f"got {tuple(target.shape)}"
+        )
+    mask = valid.to(torch.bool)[:, None, None].expand_as(target)
+    err = F.cross_entropy(logits.float(), _clean(target.long(), mask), reduction="none")
+    return _masked_mean(err, mask, average)
+
+
+def bone_index(device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(child, parent) joint indices of the 40 bones as two (40,) long tensors."""
+    pairs = torch.tensor(BONES, dtype=torch.long, device=device)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def bone_loss(
+    pred_hm: torch.Tensor, target_hm: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+) -> torch.Tensor:
+    """Squared error of bone vectors (child - parent) in 2.5D heatmap space over the 40 bones:
+    pred, target (B, 42, 3), valid (B, 42) -> scalar. A bone counts where both its joints are
+    valid; "valid" takes the mean over the 3 coordinates of the valid bones, "release" the
+    per-hand means over B x 20 x 3 elements, summed over the two hands."""
+    _check_average(average)
+    child, parent = bone_index(pred_hm.device)
+    valid_b = valid.to(torch.bool)
+    bone_valid = (valid_b[:, child] & valid_b[:, parent]).unsqueeze(-1)
+    joint_mask = valid_b.unsqueeze(-1).expand_as(target_hm)
+    target = _clean(target_hm.float(), joint_mask)
+    pred = pred_hm.float()
+    err = ((pred[:, child] - pred[:, parent]) - (target[:, child] - target[:, parent])) ** 2
+    mask = bone_valid.expand_as(err)
+    if average == "valid":
+        return _masked_mean(err, mask, average)
+    half = len(BONES) // 2
+    return _masked_mean(err[:, :half], mask[:, :half], average) + _masked_mean(
+        err[:, half:], mask[:, half:], average
+    )
+
+
+def digit_loss(
+    output: DigitOutput,
+    targets: PoseTargets,
+    segm_target: torch.Tensor | None,
+    segm_valid: torch.Tensor | None,
+    weights: LossWeights = LossWeights(),
+    average: str = "valid",
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total training loss and its unweighted terms.
+
+    output: the network's `DigitOutput` (joints_hm (B, 42, 3), rel_root_depth_bins (B,),
+        handedness_logits (B, 2), segm_logits (B, C, 128, 128) or None).
+    targets: `PoseTargets` of the batch.
+    segm_target: (B, 128, 128) long part labels, or None (no segmentation supervision).
+    segm_valid: (B,) bool mask validity per sample; None = every sample valid.
+    Returns (total = sum of weight x term, {"joints", "root", "handedness", "segmentation",
+    "bone"} unweighted scalar terms). The segmentation term is 0 without logits or target; with
+    weight 0 (SF*) it is still reported (computed without gradient) but adds nothing.
+    """
+    _check_average(average)
+    terms = {
+        "joints": joints_loss(output.joints_hm, targets.joints_hm, targets.joint_valid, average),
+        "root": root_loss(
+            output.rel_root_depth_bins, targets.rel_root_bins, targets.rel_root_valid, average
+        ),
+        "handedness": handedness_loss(
+            output.handedness_logits, targets.hand_type, targets.hand_type_valid, average
+        ),
+        "bone": bone_loss(output.joints_hm, targets.joints_hm, targets.joint_valid, average),
+    }
+    logits = output.segm_logits
+    if logits is not None and segm_target is not None:
+        if segm_valid is None:
+            segm_valid = torch.ones(logits.shape[0], dtype=torch.bool, device=logits.device)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and weights.segmentation != 0):
+            terms["segmentation"] = segmentation_loss(logits, segm_target, segm_valid, average)
+    elif logits is not None and weights.segmentation != 0:
+        raise ValueError("segm_target: required when the network predicts segmentation")
+    else:
+        terms["segmentation"] = output.joints_hm.new_zeros((), dtype=torch.float32)
+
+    total = sum(
+        (getattr(weights, name) * value for name, value in terms.items()),
+        start=output.joints_hm.new_zeros((), dtype=torch.float32),
+    )
+    return total, terms
