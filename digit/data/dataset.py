@@ -1,0 +1,373 @@
+"""The torch Dataset of DIGIT: InterHand2.6M images, cropped, with cached part masks.
+
+One item per image of a split (data.json order). Per item (`InterHandDataset.__getitem__`):
+1. the RGB image, cropped by A = `crop_transform(crop_box, S, rot, scale, shift, flip)` with the
+   split's processed crop box (training may draw a random shift/scale/rotation/flip/colour gain,
+   `digit.data.augment`), bilinear, colour gain and clip in 0..255, then / 255;
+2. the 42 joints (data.json projection) mapped by A, with camera depth and data.json validity;
+   a flip swaps the right/left joint blocks, their validity and the hand-type bits;
+3. the full-resolution part mask of the cache (`render.mask_cache.layout.MaskCache`), warped by
+   A with nearest-neighbour, hands swapped on flip, nearest-downsampled S -> S/2;
+4. evaluation fields, never flipped: A, camera-frame joints, validity, root depths, intrinsics.
+`collate` stacks items into a `digit.data.batch.Batch` and builds the training targets.
+
+Masks: `<data_root>/masks/masks_{split}.h5` unless given. Training needs them (a missing file
+is one DigitError line saying how to build it); evaluation works without (segm_valid False,
+segm_target zeros, lr_iou NaN).
+
+Workers: the HDF5 file is opened lazily once per process (never shared across a fork), and the
+augmentation of item i in epoch e depends only on (seed, e, i), so any worker layout gives the
+same tensors. Call `set_loader_epoch(loader, epoch)` (or `dataset.set_epoch`) before each epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from digit.data.augment import (
+    NO_AUGMENT,
+    AugmentParams,
+    AugmentSettings,
+    apply_color_gain,
+    draw_augment,
+    sample_rng,
+)
+from digit.data.batch import Batch
+from digit.data.crop import (
+    apply_affine,
+    crop_transform,
+    downsample_labels_nearest,
+    swap_joint_hands,
+    warp_image,
+    warp_labels,
+)
+from digit.targets import build_pose_targets
+from render.data_root import resolve_data_root
+from render.errors import DigitError
+from render.interhand import SPLITS, InterHandSplit
+from render.mask_cache.layout import MaskCache
+from render.parts import swap_hands
+from render.preview import load_rgb
+
+RIGHT_ROOT, LEFT_ROOT = 20, 41
+
+
+def default_mask_path(data_root: Path, split: str) -> Path:
+    """Where `digit-render build-masks --split SPLIT` writes by default."""
+    return Path(data_root) / "masks" / f"masks_{split}.h5"
+
+
+def resolve_mask_path(masks: Path | None, data_root: Path, split: str) -> Path:
+    """`masks` may be the cache file, a folder holding `masks_{split}.h5`, or None (default)."""
+    if masks is None:
+        return default_mask_path(data_root, split)
+    masks = Path(masks)
+    return masks / f"masks_{split}.h5" if masks.is_dir() else masks
+
+
+def _build_command(data_root: Path, split: str, path: Path) -> str:
+    cmd = f"digit-render build-masks --split {split} --data-root {data_root}"
+    if path != default_mask_path(data_root, split):
+        cmd += f" --out {path}"
+    return cmd
+
+
+class InterHandDataset(Dataset):
+    """Cropped samples of one split; see the module doc for the processing.
+
+    data_root: InterHand2.6M-layout folder (None: the synthetic default). split: train|val|test.
+    masks: cache file or folder (None: `<data_root>/masks/masks_{split}.h5`).
+    train: draw augmentation (when `augment.enabled`) and require the masks.
+    input_size: crop side S (labels S/2, heatmaps S/4). seed: augmentation seed.
+    limit: only the first `limit` images of data.json.
+    Attributes: split (InterHandSplit), mask_path (Path), has_masks (bool), epoch (int).
+    """
+
+    def __init__(
+        self,
+        data_root: Path | None,
+        split: str,
+        masks: Path | None = None,
+        train: bool = False,
+        augment: AugmentSettings | None = None,
+        input_size: int = 256,
+        seed: int = 0,
+        limit: int | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+        if input_size % 4:
+            raise DigitError(f"input size: must be a multiple of 4, got {input_size}")
+        if limit is not None and limit < 1:
+            raise DigitError(f"--limit: must be >= 1, got {limit}")
+        self.data_root = resolve_data_root(data_root)
+        self.split_name = split
+        self.train = train
+        self.augment = augment if augment is not None else AugmentSettings()
+        self.input_size = int(input_size)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.mask_path = resolve_mask_path(masks, self.data_root, split)
+
+        full = InterHandSplit.from_root(self.data_root, split)
+        self.split = full if limit is None else full.subset(slice(0, min(limit, len(full))))
+        n = len(self.split)
+        self.has_masks = self.mask_path.is_file()
+        if not self.has_masks and train:
+            raise DigitError(
+                f"{self.mask_path}: mask cache not found (training needs the part masks); "
+                f"run `{_build_command(self.data_root, split, self.mask_path)}` first"
+            )
+        # Per image: row of the cache (-1 without masks), mask validity, interaction degree.
+        self._cache_row = np.full(n, -1, dtype=np.int64)
+        self._segm_valid = np.zeros(n, dtype=bool)
+        self._lr_iou = np.full(n, np.nan, dtype=np.float32)
+        if self.has_masks:
+            self._index_cache()
+        self._cache: MaskCache | None = None
+        self._cache_pid: int | None = None
+
+    def _index_cache(self) -> None:
+        """Match cache rows to split rows by image id; read the small per-image arrays once."""
+        path = self.mask_path
+        with MaskCache(path) as cache:
+            if cache.attrs.split != self.split_name:
+                raise DigitError(
+                    f"{path}: mask cache of split {cache.attrs.split!r}, "
+                    f"expected {self.split_name!r}"
+                )
+            valid = cache.file["valid"][:]
+            lr_iou = cache.file["lr_iou"][:]
+            rows_in_split = self.split.find(cache.image_id)
+        found = rows_in_split >= 0
+        self._cache_row[rows_in_split[found]] = np.flatnonzero(found)
+        missing = int((self._cache_row < 0).sum())
+        if missing:
+            cmd = _build_command(self.data_root, self.split_name, path)
+            raise DigitError(
+                f"{path}: mask cache lacks {missing} of the {len(self.split)} images used "
+                f"(built with --limit or --shard, or for other annotations); run `{cmd} "
+                "--overwrite`"
+            )
+        self._segm_valid = valid[self._cache_row].astype(bool)
+        self._lr_iou = lr_iou[self._cache_row].astype(np.float32)
+
+    # -- workers --
+
+    def _mask_cache(self) -> MaskCache:
+        """This process's open cache (HDF5 handles must not cross a fork)."""
+        if self._cache is None or self._cache_pid != os.getpid():
+            self._cache = MaskCache(self.mask_path)
+            self._cache_pid = os.getpid()
+        return self._cache
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cache"] = None
+        state["_cache_pid"] = None
+        return state
+
+    def close(self) -> None:
+        """Close this process's mask cache handle (reopened on the next read)."""
+        if self._cache is not None and self._cache_pid == os.getpid():
+            self._cache.close()
+        self._cache = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of `epoch` (workers started later see it)."""
+        self.epoch = int(epoch)
+
+    # -- items --
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def augmentation(self, i: int) -> AugmentParams:
+        """The augmentation of item i in the current epoch (NO_AUGMENT unless training)."""
+        if not (self.train and self.augment.enabled):
+            return NO_AUGMENT
+        return draw_augment(self.augment, sample_rng(self.seed, self.epoch, i))
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Item i as tensors (S = input_size, L = S / 2):
+
+        image (3, S, S) float32 RGB in [0, 1]; joints_crop (42, 2) float64 crop pixels (u, v),
+        after any flip (blocks swapped); joint_depth (42,) float64 camera z, mm (flipped like
+        the joints); joint_valid_crop (42,) bool data.json validity after any flip (not yet
+        limited to the crop); hand_type (2,) float32 (right, left) bits after any flip;
+        hand_type_valid () bool; segm_target (L, L) uint8 class ids; segm_valid () bool;
+        index, image_id () int64; crop_affine (2, 3) float64 original -> crop pixels;
+        joints_cam (42, 3) float64 mm; joint_valid (42,) bool (evaluation, never flipped);
+        abs_depth (2,) float64 mm; focal, princpt (2,) float64; hand_type_code () int64;
+        lr_iou () float32; flip () bool.
+        """
+        if not 0 <= i < len(self):
+            raise IndexError(f"item {i} out of range for a dataset of {len(self)}")
+        rec = self.split.gather([i])
+        s = self.input_size
+        aug = self.augmentation(i)
+        A = crop_transform(rec.crop_box[0], s, aug.rot_deg, aug.scale, aug.shift, aug.flip)
+
+        image = self._crop_image(i, rec.hw[0], A, aug)
+        joints = np.concatenate(
+            [apply_affine(A, rec.joints_img[0]), rec.joints_cam[0, :, 2:3]], axis=-1
+        )
+        valid = rec.joint_valid[0]
+        hand_type = rec.hand_type_pair[0].astype(np.float32)
+        if aug.flip:  # the mirrored right hand is the network's left hand
+            joints, valid = swap_joint_hands(joints, valid)
+            hand_type = hand_type[::-1].copy()
+        segm = self._crop_mask(i, A, aug.flip)
+
+        K = rec.K[0]
+        cam = rec.joints_cam[0]
+        return {
+            "image": image,
+            "joints_crop": torch.from_numpy(np.ascontiguousarray(joints[:, :2])),
+            "joint_depth": torch.from_numpy(np.ascontiguousarray(joints[:, 2])),
+            "joint_valid_crop": torch.from_numpy(np.asarray(valid, dtype=bool).copy()),
+            "hand_type": torch.from_numpy(hand_type),
+            "hand_type_valid": torch.tensor(bool(rec.hand_type_valid[0])),
+            "segm_target": segm,
+            "segm_valid": torch.tensor(bool(self._segm_valid[i])),
+            "index": torch.tensor(int(rec.index[0]), dtype=torch.int64),
+            "image_id": torch.tensor(int(rec.image_id[0]), dtype=torch.int64),
+            "crop_affine": torch.from_numpy(A),
+            "joints_cam": torch.from_numpy(cam.copy()),
+            "joint_valid": torch.from_numpy(rec.joint_valid[0].copy()),
+            "abs_depth": torch.from_numpy(cam[[RIGHT_ROOT, LEFT_ROOT], 2].copy()),
+            "focal": torch.tensor([K[0, 0], K[1, 1]], dtype=torch.float64),
+            "princpt": torch.tensor([K[0, 2], K[1, 2]], dtype=torch.float64),
+            "hand_type_code": torch.tensor(int(rec.hand_type_code[0]), dtype=torch.int64),
+            "lr_iou": torch.tensor(self._lr_iou[i], dtype=torch.float32),
+            "flip": torch.tensor(aug.flip),
+        }
+
+    def _crop_image(
+        self, i: int, hw: np.ndarray, A: np.ndarray, aug: AugmentParams
+    ) -> torch.Tensor:
+        """(3, S, S) float32 in [0, 1]: bilinear crop, colour gain and clip in 0..255, / 255."""
+        path = self.split.image_path(i)
+        rgb = np.array(load_rgb(path))  # writable copy for torch
+        if rgb.shape[:2] != tuple(int(x) for x in hw):
+            raise DigitError(
+                f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels, "
+                f"data.json says {int(hw[1])}x{int(hw[0])}"
+            )
+        src = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(torch.float32)
+        crop = warp_image(src, A, self.input_size)[0]
+        if aug.gain != (1.0, 1.0, 1.0):
+            crop = apply_color_gain(crop, aug.gain)
+        return (crop / 255.0).clamp_(0.0, 1.0)  # clamp: bilinear rounding can pass 255 by ulps
+
+    def _crop_mask(self, i: int, A: np.ndarray, flip: bool) -> torch.Tensor:
+        """(S/2, S/2) uint8 class ids (zeros without a cache)."""
+        label_size = self.input_size // 2
+        row = int(self._cache_row[i])
+        if row < 0:
+            return torch.zeros((label_size, label_size), dtype=torch.uint8)
+        mask = self._mask_cache().mask(row)
+        labels = warp_labels(np.ascontiguousarray(mask)[None], A, self.input_size)[0]
+        if flip:
+            labels = swap_hands(labels)
+        return torch.from_numpy(np.ascontiguousarray(downsample_labels_nearest(labels)))
+
+
+# ---- batching ---------------------------------------------------------------------------------
+
+
+def collate(samples: Sequence[dict[str, torch.Tensor]]) -> Batch:
+    """Stack items of `InterHandDataset` into a `Batch` and build its `PoseTargets` (float32)."""
+    if not samples:
+        raise ValueError("collate: no samples")
+
+    def stack(key: str) -> torch.Tensor:
+        return torch.stack([s[key] for s in samples])
+
+    crop_size = samples[0]["image"].shape[-1]
+    targets = build_pose_targets(
+        stack("joints_crop"),
+        stack("joint_depth"),
+        stack("joint_valid_crop"),
+        stack("hand_type"),
+        stack("hand_type_valid"),
+        crop_size=crop_size,
+    )  # float64 maths (depths of ~1 m minus root depths), float32 storage
+    targets = type(targets)(
+        joints_hm=targets.joints_hm.float(),
+        joint_valid=targets.joint_valid,
+        rel_root_bins=targets.rel_root_bins.float(),
+        rel_root_valid=targets.rel_root_valid,
+        hand_type=targets.hand_type.float(),
+        hand_type_valid=targets.hand_type_valid,
+    )
+    return Batch(
+        image=stack("image"),
+        targets=targets,
+        segm_target=stack("segm_target").long(),
+        segm_valid=stack("segm_valid"),
+        index=stack("index"),
+        image_id=stack("image_id"),
+        crop_affine=stack("crop_affine"),
+        joints_cam=stack("joints_cam"),
+        joint_valid=stack("joint_valid"),
+        abs_depth=stack("abs_depth"),
+        focal=stack("focal"),
+        princpt=stack("princpt"),
+        hand_type_code=stack("hand_type_code"),
+        hand_type_valid=stack("hand_type_valid"),
+        lr_iou=stack("lr_iou"),
+    )
+
+
+def make_loader(
+    dataset: InterHandDataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    distributed: bool = False,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A DataLoader of `Batch`es (`collate_fn=collate`).
+
+    Shuffling uses a `DistributedSampler` in every case (one replica when not distributed), so
+    the order of epoch e depends only on (dataset.seed, e): call `set_loader_epoch` before each
+    epoch. distributed: shard over the initialised process group (each rank gets
+    ceil(N / world) items; the last ones repeat to even the shards out unless drop_last).
+    Workers are not persistent, so `set_epoch` reaches them at the start of every epoch.
+    """
+    sampler = None
+    if distributed:
+        sampler = DistributedSampler(
+            dataset, shuffle=shuffle, seed=dataset.seed, drop_last=drop_last
+        )
+    elif shuffle:
+        sampler = DistributedSampler(
+            dataset, num_replicas=1, rank=0, shuffle=True, seed=dataset.seed, drop_last=drop_last
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Set the epoch of the loader's dataset (augmentation) and sampler (shuffle order)."""
+    if isinstance(loader.dataset, InterHandDataset):
+        loader.dataset.set_epoch(epoch)
+    if isinstance(loader.sampler, DistributedSampler):
+        loader.sampler.set_epoch(epoch)
