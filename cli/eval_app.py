@@ -1,25 +1,62 @@
-"""`digit-eval`: the official InterHand2.6M evaluation (not built yet)."""
+"""`digit-eval`: the official InterHand2.6M evaluation of a checkpoint."""
 
+import sys
 from pathlib import Path
 
+import torch
 import typer
 
-from cli.common import make_app, not_built, run
+from cli.common import make_app, run
+from digit.eval_report import format_summary
+from digit.evaluate import ROOT_DEPTH_GT, run_evaluation
 
 app = make_app("Evaluate a DIGIT checkpoint with the official InterHand2.6M protocol.")
 
 
 @app.command()
 def evaluate(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint (.pt)."),
-    split: str = typer.Option("test", "--split", help="val | test"),
-    data_root: Path | None = typer.Option(None, "--data-root"),
-    masks: Path | None = typer.Option(None, "--masks"),
-    root_depth: str = typer.Option("gt", "--root-depth", help="gt | PATH to RootNet JSON"),
+    checkpoint: Path = typer.Option(
+        ..., "--checkpoint", help="Checkpoint (.pt): this project's or the released DIGIT one."
+    ),
+    split: str = typer.Option("test", "--split", help="val | test (train also works)"),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="InterHand2.6M-layout root (default: the synthetic dataset)."
+    ),
+    masks: Path | None = typer.Option(
+        None,
+        "--masks",
+        help="Folder with masks_{split}.h5 for the interaction-degree plot "
+        "(default: <data-root>/masks when present).",
+    ),
+    root_depth: str = typer.Option(
+        ROOT_DEPTH_GT, "--root-depth", help="gt | PATH to a RootNet output JSON"
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Data loader worker processes."),
+    device: str | None = typer.Option(None, "--device", help="cpu | cuda (default: cuda if any)"),
+    amp: bool = typer.Option(False, "--amp", help="Run the network under autocast."),
 ) -> None:
     """Write metrics.json, predictions.npz, per_joint.csv and plots to --out."""
-    not_built("digit-eval", "evaluation")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    result = run_evaluation(
+        checkpoint,
+        split=split,
+        data_root=data_root,
+        masks=masks,
+        root_depth=root_depth,
+        out=out,
+        device=device,
+        batch_size=batch_size,
+        limit=limit,
+        num_workers=workers,
+        amp=amp,
+        show_progress=sys.stderr.isatty(),  # a log file gets no bar, only the result
+    )
+    source = "ground truth" if root_depth == ROOT_DEPTH_GT else f"RootNet {root_depth}"
+    typer.echo(format_summary(result, source))
+    typer.echo(f"wrote metrics.json, predictions.npz, per_joint.csv and plots to {out}")
 
 
 main = run(app, "digit-eval")

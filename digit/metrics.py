@@ -22,7 +22,7 @@ ROOT_RIGHT, ROOT_LEFT = 20, 41
 
 # Interaction degree bins (IoU of the ground-truth left and right full-hand masks, paper Fig. 8).
 BIN_SINGLE = "single"
-BIN_UNBINNED = "unbinned"  # interacting images when no IoU was given
+BIN_UNBINNED = "unbinned"  # interacting images without an IoU (none given, or NaN: no mask)
 INTERACTION_BINS = (BIN_SINGLE, "0", "(0,0.33]", "(0.33,0.67]", "(0.67,1]")
 _BIN_EDGES = (0.33, 0.67)  # upper edges of the first two non-zero bins, as the reference states
 
@@ -262,11 +262,12 @@ def mpjpe_by_bin(errors, bins) -> tuple[BinMPJPE, ...]:
     """errors (N, 42) mm with NaN; bins (N,) labels of `interaction_bins` -> one entry per bin.
 
     Each bin uses `mpjpe_pooled` (mean of per-joint means, wrists at 0) over its own images, in
-    `INTERACTION_BINS` order.
+    `INTERACTION_BINS` order, then `BIN_UNBINNED` if any image carries that label.
     """
     labels = np.asarray(bins, dtype=object)
     out = []
-    for label in INTERACTION_BINS:
+    extra = (BIN_UNBINNED,) if (labels == BIN_UNBINNED).any() else ()
+    for label in (*INTERACTION_BINS, *extra):
         mask = labels == label
         value, per_joint = mpjpe_pooled(errors, mask)
         out.append(BinMPJPE(label, value, int(mask.sum()), empty_joints(per_joint)))
@@ -390,12 +391,14 @@ def evaluate(
         joints_uvd_img, rel_root_depth, abs_depth, focal, princpt, gt_cam, joint_valid, codes
     )
     hand_img = handedness_correct(handedness_prob, codes, hand_type_valid)
-    if lr_iou is None:
-        bins = np.where(single, BIN_SINGLE, BIN_UNBINNED).astype(object)
-        by_bin: tuple[BinMPJPE, ...] = ()
-    else:
-        iou = np.where(single, np.nan, np.asarray(lr_iou, dtype=np.float64))
-        bins = interaction_bins(iou)
+    # Single-hand images by their hand type; interacting ones by IoU where it is known (an
+    # interacting image with a hand lacking a MANO fit has NaN IoU: "unbinned", not "single").
+    bins = np.where(single, BIN_SINGLE, BIN_UNBINNED).astype(object)
+    by_bin: tuple[BinMPJPE, ...] = ()
+    if lr_iou is not None:
+        iou = np.asarray(lr_iou, dtype=np.float64)
+        known = ~single & np.isfinite(iou)
+        bins[known] = interaction_bins(iou[known])
         by_bin = mpjpe_by_bin(errors, bins)
     return EvalResult(
         mpjpe_sh=sh,

@@ -1,0 +1,206 @@
+"""The files `digit-eval` writes: metrics.json, predictions.npz, per_joint.csv and two PNG plots.
+
+All files are first written under temporary names in the output folder and renamed into place
+only once every one of them is complete, so a failure never leaves a half-written file under a
+final name (earlier results stay as they were).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digit.metrics import NUM_JOINTS, EvalResult
+from render.errors import DigitError
+
+METRICS_JSON = "metrics.json"
+PREDICTIONS_NPZ = "predictions.npz"
+PER_JOINT_CSV = "per_joint.csv"
+JOINT_PLOT = "error_by_joint.png"
+BIN_PLOT = "mpjpe_by_interaction.png"
+OUTPUT_FILES = (METRICS_JSON, PREDICTIONS_NPZ, PER_JOINT_CSV, JOINT_PLOT, BIN_PLOT)
+
+_FINGER_JOINTS = [
+    f"{f}{k}" for f in ("thumb", "index", "middle", "ring", "pinky") for k in (4, 3, 2, 1)
+]
+# InterHand2.6M's skeleton.txt order: per hand thumb4..1, index4..1, ..., pinky4..1, wrist.
+JOINT_NAMES: tuple[str, ...] = tuple(
+    f"{side}_{name}" for side in ("r", "l") for name in [*_FINGER_JOINTS, "wrist"]
+)
+
+
+def metrics_dict(result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json content: `result.summary()` (mpjpe_sh/ih/all, mrrpe mm, handedness_acc,
+    counts, empty_joints, mpjpe_by_bin; NaN -> null) plus `meta` (checkpoint, data, root depth)."""
+    return {
+        **result.summary(),
+        "units": {"mpjpe": "mm", "mrrpe": "mm", "handedness_acc": "fraction"},
+        "protocol": "InterHand2.6M evaluate(): mean over 42 joints of per-joint means",
+        **meta,
+    }
+
+
+def per_joint_csv(result: EvalResult) -> str:
+    """per_joint.csv text: joint, name, mpjpe_sh, mpjpe_ih, mpjpe_all (mm; "nan" if empty)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["joint", "name", "mpjpe_sh", "mpjpe_ih", "mpjpe_all"])
+    for j in range(NUM_JOINTS):
+        values = (result.per_joint_sh[j], result.per_joint_ih[j], result.per_joint_all[j])
+        writer.writerow([j, JOINT_NAMES[j], *(f"{v:.6f}" for v in values)])
+    return buf.getvalue()
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never open a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_error_by_joint(result: EvalResult, path: Path) -> None:
+    """Bar chart of per-joint MPJPE (mm), single-hand / interacting / all, written to `path`."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(14, 4.5))
+    x = np.arange(NUM_JOINTS)
+    width = 0.28
+    series = (
+        ("single hand", result.per_joint_sh),
+        ("interacting", result.per_joint_ih),
+        ("all", result.per_joint_all),
+    )
+    for k, (label, values) in enumerate(series):
+        ax.bar(x + (k - 1) * width, np.nan_to_num(values, nan=0.0), width, label=label)
+    ax.set_xticks(x, JOINT_NAMES, rotation=90, fontsize=7)
+    ax.set_ylabel("MPJPE (mm, root-relative)")
+    ax.set_title("Error by joint (empty joints drawn as 0)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_mpjpe_by_bin(result: EvalResult, path: Path) -> None:
+    """Bar chart of MPJPE (mm) by interaction degree (`result.by_bin`), written to `path`."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if result.by_bin:
+        labels = [f"{b.label}\n(n={b.images})" for b in result.by_bin]
+        values = [0.0 if math.isnan(b.value) else b.value for b in result.by_bin]
+        ax.bar(np.arange(len(labels)), values, color="tab:blue")
+        for x, b in enumerate(result.by_bin):
+            if math.isnan(b.value):  # no image, or some joint without a valid sample
+                ax.text(x, 0, "n/a", ha="center", va="bottom")
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.set_xlabel("IoU of the ground-truth left and right hand masks")
+        ax.set_ylabel("MPJPE (mm)")
+    else:
+        ax.text(0.5, 0.5, "no interaction degree: no mask cache", ha="center", va="center")
+        ax.set_axis_off()
+    ax.set_title("MPJPE by interaction degree")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object: numpy adds no ".npz" to the temporary name
+        np.savez(f, **arrays)
+
+
+def prediction_arrays(result: EvalResult, preds, abs_depth: np.ndarray) -> dict[str, np.ndarray]:
+    """predictions.npz content (N images, data.json order): image_id (N,) int64,
+    joints_uvd_img (N, 42, 3) px, px, mm; abs_depth_mm (N, 2) (right, left) root depths used;
+    joints_cam_mm (N, 42, 3) back-projected camera mm; rel_root_depth_mm (N,);
+    handedness_prob (N, 2)."""
+    return {
+        "image_id": np.asarray(preds.image_id, dtype=np.int64),
+        "joints_uvd_img": np.asarray(preds.joints_uvd_img, dtype=np.float64),
+        "abs_depth_mm": np.asarray(abs_depth, dtype=np.float64),
+        "joints_cam_mm": np.asarray(result.joints_cam, dtype=np.float64),
+        "rel_root_depth_mm": np.asarray(preds.rel_root_depth_mm, dtype=np.float64),
+        "handedness_prob": np.asarray(preds.handedness_prob, dtype=np.float64),
+    }
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_outputs(
+    out: str | Path, result: EvalResult, preds, abs_depth: np.ndarray, meta: dict[str, Any]
+) -> dict[str, Path]:
+    """Write `OUTPUT_FILES` into `out` (created if needed), atomically as a set (temporary names,
+    then renames). preds: `digit.evaluate.Predictions`; abs_depth (N, 2) mm used; meta: extra
+    metrics.json fields. Returns {file name: path}."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DigitError(f"{out}: --out exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    writers: dict[str, Callable[[Path], None]] = {
+        METRICS_JSON: lambda p: p.write_text(
+            json.dumps(metrics_dict(result, meta), indent=2, allow_nan=False) + "\n"
+        ),
+        PREDICTIONS_NPZ: lambda p: _write_npz(p, prediction_arrays(result, preds, abs_depth)),
+        PER_JOINT_CSV: lambda p: p.write_text(per_joint_csv(result)),
+        JOINT_PLOT: lambda p: plot_error_by_joint(result, p),
+        BIN_PLOT: lambda p: plot_mpjpe_by_bin(result, p),
+    }
+    temps: dict[str, Path] = {}
+    try:
+        for name, write in writers.items():
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; final files get the usual
+            temps[name] = Path(tmp)
+            write(temps[name])
+        for name, tmp in temps.items():
+            os.replace(tmp, out / name)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    return {name: out / name for name in writers}
+
+
+def format_summary(result: EvalResult, root_depth_source: str) -> str:
+    """A short plain-text table of the official metrics (mm) and counts."""
+
+    def mm(x: float) -> str:
+        return "    n/a" if math.isnan(x) else f"{x:7.2f}"
+
+    rows = [
+        ("MPJPE single hand", mm(result.mpjpe_sh), f"{result.n_single} images"),
+        ("MPJPE interacting", mm(result.mpjpe_ih), f"{result.n_interacting} images"),
+        ("MPJPE all", mm(result.mpjpe_all), f"{result.n_images} images"),
+        ("MRRPE", mm(result.mrrpe), f"{result.n_mrrpe} images"),
+        (
+            "handedness acc",
+            "    n/a" if math.isnan(result.handedness_acc) else f"{result.handedness_acc:7.4f}",
+            f"{result.n_handedness} images",
+        ),
+    ]
+    lines = [f"official InterHand2.6M metrics (mm; root depth: {root_depth_source})"]
+    lines += [f"  {name:<18} {value}  ({note})" for name, value, note in rows]
+    for pool, empty in (
+        ("single", result.empty_joints_sh),
+        ("interacting", result.empty_joints_ih),
+    ):
+        if empty:
+            names = ", ".join(JOINT_NAMES[j] for j in empty)
+            lines.append(f"  note: no valid {pool}-hand sample for {names} (MPJPE is n/a)")
+    for b in result.by_bin:
+        lines.append(f"  by interaction {b.label:<12} {mm(b.value)}  ({b.images} images)")
+    return "\n".join(lines)

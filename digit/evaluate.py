@@ -1,0 +1,351 @@
+"""Evaluate a network on one split with the official InterHand2.6M protocol (`digit.metrics`).
+
+Flow: `predict` runs the network over a loader of `Batch`es and undoes the crop warp (u, v back to
+original image pixels; d stays root-relative mm); `root_depths` picks the absolute root depths
+(ground truth, or a RootNet file keyed by annot_id); `evaluate_predictions` calls
+`digit.metrics.evaluate`; `run_evaluation` does all of it for a checkpoint and writes the files of
+`digit.eval_report` into the output folder.
+
+Every per-image array is in data.json order of the evaluated images (batches are re-sorted by
+`Batch.index`, so a shuffled loader gives the same result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from digit.data.batch import Batch
+from digit.data.crop import apply_affine, invert_affine
+from digit.metrics import (
+    EvalResult,
+    evaluate,
+)
+from render.errors import DigitError
+from render.interhand import SPLITS, InterHandSplit
+from render.progress import progress
+
+ROOT_DEPTH_GT = "gt"
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """Network predictions for N images, in data.json order.
+
+    image_id (N,) int64; joints_uvd_img (N, 42, 3) float64: u, v in original image pixels (crop
+    warp undone), d = depth relative to the joint's own hand root, mm (as predicted);
+    rel_root_depth_mm (N,) float64 predicted left root minus right root depth, mm;
+    handedness_prob (N, 2) float64 sigmoid of the (right, left) logits.
+    """
+
+    image_id: np.ndarray
+    joints_uvd_img: np.ndarray
+    rel_root_depth_mm: np.ndarray
+    handedness_prob: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.image_id)
+
+
+@dataclass(frozen=True, eq=False)
+class GroundTruth:
+    """What the official evaluation needs from the data for N images, in data.json order.
+
+    index (N,) int64 rows of the split; image_id (N,) int64; joints_cam (N, 42, 3) float64 mm
+    (NaN where unknown); joint_valid (N, 42) bool; abs_depth (N, 2) float64 mm (right, left)
+    root depths; focal, princpt (N, 2) float64 px; hand_type_code (N,) int64 (0 right, 1 left,
+    2 interacting); hand_type_valid (N,) bool; lr_iou (N,) float64 (NaN unless both hands).
+    """
+
+    index: np.ndarray
+    image_id: np.ndarray
+    joints_cam: np.ndarray
+    joint_valid: np.ndarray
+    abs_depth: np.ndarray
+    focal: np.ndarray
+    princpt: np.ndarray
+    hand_type_code: np.ndarray
+    hand_type_valid: np.ndarray
+    lr_iou: np.ndarray
+
+
+# ---- pure decoding ---------------------------------------------------------------------------
+
+
+def crop_to_image(joints_uvd_crop: np.ndarray, crop_affine: np.ndarray) -> np.ndarray:
+    """Undo the crop warp: joints_uvd_crop (B, 42, 3) u, v crop px and d mm; crop_affine (B, 2, 3)
+    original -> crop px. Returns (B, 42, 3) float64: u, v in original image px, d unchanged."""
+    uvd = np.asarray(joints_uvd_crop, dtype=np.float64)
+    inverse = invert_affine(np.asarray(crop_affine, dtype=np.float64))
+    uv = apply_affine(inverse, uvd[..., :2])
+    return np.concatenate([uv, uvd[..., 2:]], axis=-1)
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    """Any tensor -> float64 numpy on the CPU (after autocast, outputs may be half precision)."""
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+# ---- running the network ---------------------------------------------------------------------
+
+
+def _batches_count(loader: Iterable) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _one_line_errors(loader: Iterable[Batch]) -> Iterator[Batch]:
+    """The loader's batches; a DigitError re-raised from a DataLoader worker (message: "Caught
+    ... in DataLoader worker", then the traceback) is cut back to its original one line."""
+    try:
+        yield from loader
+    except DigitError as exc:
+        lines = str(exc).strip().splitlines()
+        if len(lines) < 2:
+            raise
+        last = lines[-1]
+        prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
+        raise DigitError(last.removeprefix(prefix).removeprefix("DigitError: ")) from None
+
+
+@torch.no_grad()
+def collect(
+    net: nn.Module,
+    loader: Iterable[Batch],
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+    show_progress: bool = False,
+) -> tuple[Predictions, GroundTruth]:
+    """Run `net` (eval mode, no grad; autocast only if `amp`) over `loader` and gather the
+    predictions and the ground truth, both sorted into data.json order by `Batch.index`.
+
+    Raises DigitError if the loader yields nothing or the same image twice.
+    """
+    device = torch.device(device)
+    was_training = net.training
+    net.eval()
+    pred_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("uvd", "rel", "prob")}
+    gt_parts: dict[str, list[np.ndarray]] = {f.name: [] for f in dataclasses.fields(GroundTruth)}
+    total = _batches_count(loader)
+    try:
+        with progress(total or 0, "evaluating", enabled=show_progress) as bar:
+            for batch in _one_line_errors(loader):
+                images = batch.image.to(device, non_blocking=True)
+                with torch.autocast(device.type, enabled=amp):
+                    out = net(images)
+                pred_parts["uvd"].append(
+                    crop_to_image(_numpy(out.joints_uvd), _numpy(batch.crop_affine))
+                )
+                pred_parts["rel"].append(_numpy(out.rel_root_depth_mm).reshape(-1))
+                pred_parts["prob"].append(_numpy(torch.sigmoid(out.handedness_logits.float())))
+                for name in gt_parts:
+                    gt_parts[name].append(getattr(batch, name).detach().cpu().numpy())
+                bar.advance()
+    finally:
+        net.train(was_training)
+    if not gt_parts["index"]:
+        raise DigitError("evaluation: the data loader yielded no images")
+    gt_cols = {k: np.concatenate(v) for k, v in gt_parts.items()}
+    order = np.argsort(gt_cols["index"], kind="stable")
+    if np.any(np.diff(gt_cols["index"][order]) == 0):
+        raise DigitError("evaluation: the data loader yielded an image twice")
+    as_type = {
+        "index": np.int64,
+        "image_id": np.int64,
+        "joint_valid": bool,
+        "hand_type_code": np.int64,
+        "hand_type_valid": bool,
+    }
+    gt = GroundTruth(**{k: v[order].astype(as_type.get(k, np.float64)) for k, v in gt_cols.items()})
+    preds = Predictions(
+        image_id=gt.image_id.copy(),
+        joints_uvd_img=np.concatenate(pred_parts["uvd"])[order],
+        rel_root_depth_mm=np.concatenate(pred_parts["rel"])[order],
+        handedness_prob=np.concatenate(pred_parts["prob"])[order],
+    )
+    return preds, gt
+
+
+def predict(
+    net: nn.Module,
+    loader: Iterable[Batch],
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+    show_progress: bool = False,
+) -> Predictions:
+    """Predictions of `net` for every image of `loader`, in data.json order (see `Predictions`).
+
+    No grad, eval mode (restored afterwards), autocast only if `amp`.
+    """
+    return collect(net, loader, device, amp=amp, show_progress=show_progress)[0]
+
+
+# ---- root depths -----------------------------------------------------------------------------
+
+
+def rootnet_abs_depth(
+    rootnet_json: str | Path, data_root: str | Path, split: str, image_ids: np.ndarray
+) -> np.ndarray:
+    """(N, 2) float64 mm (right, left) absolute root depths of RootNet for `image_ids` (N,).
+
+    Entries are matched by annot_id through the split's data.json. As in the official code,
+    `root_valid` is not consulted: RootNet's depth is used for both hands. An image without an
+    entry is an error (no silent fallback to ground truth), naming the file.
+    """
+    path = Path(rootnet_json)
+    if not path.is_file():
+        raise DigitError(f"{path}: RootNet file not found")
+    index = InterHandSplit.from_root(Path(data_root), split, rootnet_json=path)
+    rows = index.find(np.asarray(image_ids, dtype=np.int64))
+    if (rows < 0).any():
+        bad = int(np.asarray(image_ids)[rows < 0][0])
+        raise DigitError(f"{index.files.data}: image_id {bad} is not in the {split} split")
+    batch = index.gather(rows)
+    missing = ~batch.has_rootnet
+    if missing.any():
+        raise DigitError(
+            f"{path}: no entry for {int(missing.sum())} of {len(rows)} evaluated images "
+            f"(e.g. annot_id {int(batch.annot_id[missing][0])})"
+        )
+    return batch.rootnet_abs_depth.astype(np.float64)
+
+
+def root_depths(
+    root_depth: str | Path, gt: GroundTruth, data_root: str | Path, split: str
+) -> np.ndarray:
+    """(N, 2) mm absolute root depths: ground truth for "gt", else RootNet from that path."""
+    if str(root_depth) == ROOT_DEPTH_GT:
+        return gt.abs_depth.copy()
+    return rootnet_abs_depth(root_depth, data_root, split, gt.image_id)
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+
+def evaluate_predictions(
+    preds: Predictions, gt: GroundTruth, abs_depth: np.ndarray, use_iou: bool = True
+) -> EvalResult:
+    """`digit.metrics.evaluate` of `preds` against `gt` with root depths `abs_depth` (N, 2) mm.
+
+    With `use_iou` (a mask cache supplied `gt.lr_iou`), `by_bin` holds MPJPE per interaction
+    degree, plus an "unbinned" entry when some interacting image has no IoU.
+    """
+    if not np.array_equal(preds.image_id, gt.image_id):
+        raise DigitError("evaluation: predictions and ground truth cover different images")
+    return evaluate(
+        preds.joints_uvd_img,
+        preds.rel_root_depth_mm,
+        preds.handedness_prob,
+        abs_depth,
+        gt.focal,
+        gt.princpt,
+        gt.joints_cam,
+        gt.joint_valid,
+        gt.hand_type_code,
+        gt.hand_type_valid,
+        lr_iou=gt.lr_iou if use_iou else None,
+    )
+
+
+# ---- the whole evaluation --------------------------------------------------------------------
+
+
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+    return split
+
+
+def resolve_masks(masks: Path | None, data_root: Path, split: str) -> Path | None:
+    """The mask cache file for `split`: `<masks>/masks_{split}.h5` (a named --masks folder must
+    hold it), else `<data_root>/masks/masks_{split}.h5` if present, else None (no IoU bins)."""
+    if masks is not None:
+        masks = Path(masks)
+        path = masks if masks.suffix == ".h5" else masks / f"masks_{split}.h5"
+        if not path.is_file():
+            raise DigitError(f"{path}: mask cache not found (--masks)")
+        return path
+    path = Path(data_root) / "masks" / f"masks_{split}.h5"
+    return path if path.is_file() else None
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DigitError(f"--device: unknown device {device!r} (cpu | cuda)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DigitError("--device: CUDA was asked for but is not available")
+    return dev
+
+
+def run_evaluation(
+    checkpoint: str | Path,
+    split: str = "test",
+    data_root: str | Path | None = None,
+    masks: str | Path | None = None,
+    root_depth: str | Path = ROOT_DEPTH_GT,
+    out: str | Path = "eval",
+    device: str | torch.device = "cpu",
+    batch_size: int = 32,
+    limit: int | None = None,
+    num_workers: int = 0,
+    amp: bool = False,
+    show_progress: bool = False,
+) -> EvalResult:
+    """Evaluate `checkpoint` on `split` and write metrics.json, predictions.npz, per_joint.csv
+    and plots into `out` (see `digit.eval_report.write_outputs`).
+
+    data_root: InterHand2.6M-layout root (None: the synthetic default); masks: folder holding
+    masks_{split}.h5 (or the file) for the interaction-degree bins; root_depth: "gt" or the path
+    of a RootNet JSON; limit: first N images of the split. Bad input raises DigitError.
+    """
+    from digit.checkpoint import load_network
+    from digit.data.dataset import InterHandDataset, make_loader
+    from digit.eval_report import write_outputs
+    from render.data_root import resolve_data_root
+
+    check_split(split)
+    use_gt = str(root_depth) == ROOT_DEPTH_GT
+    if not use_gt and not Path(root_depth).is_file():
+        raise DigitError(f"{root_depth}: RootNet file not found (--root-depth gt|PATH)")
+    if not Path(checkpoint).is_file():
+        raise DigitError(f"{checkpoint}: checkpoint not found")
+    device = _check_device(device)
+    root = resolve_data_root(None if data_root is None else Path(data_root))
+    mask_file = resolve_masks(None if masks is None else Path(masks), root, split)
+    net, info = load_network(checkpoint, device)
+    dataset = InterHandDataset(root, split, mask_file, train=False, limit=limit)
+    if mask_file is not None and not getattr(dataset, "has_masks", True):
+        mask_file = None
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
+    preds, gt = collect(net, loader, device, amp=amp, show_progress=show_progress)
+    abs_depth = root_depths(root_depth, gt, root, split)
+    result = evaluate_predictions(preds, gt, abs_depth, use_iou=mask_file is not None)
+    meta = {
+        "checkpoint": {
+            "path": str(checkpoint),
+            "format": info.get("format"),
+            "step": info.get("step"),
+        },
+        "data": {
+            "root": str(root),
+            "split": split,
+            "masks": None if mask_file is None else str(mask_file),
+            "limit": limit,
+        },
+        "root_depth": {
+            "source": "gt" if use_gt else "rootnet",
+            "path": None if use_gt else str(root_depth),
+        },
+    }
+    write_outputs(out, result, preds, abs_depth, meta)
+    return result
