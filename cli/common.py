@@ -1,4 +1,4 @@
-"""What every command-line app shares: error reporting and the not-yet-built notice."""
+"""What every command-line app shares: plain typer apps and one-line error reporting."""
 
 import sys
 from collections.abc import Callable
@@ -33,9 +33,3 @@ def run(app: typer.Typer, prog: str) -> Callable[[], None]:
             sys.exit(130)
 
     return main
-
-
-def not_built(prog: str, what: str) -> None:
-    """Say in one line that a command does not exist yet, and exit non-zero."""
-    print(f"{prog}: {what} is not built yet", file=sys.stderr)
-    raise typer.Exit(2)

@@ -1,27 +1,60 @@
-"""`digit-train`: train DIGIT end to end (not built yet)."""
+"""`digit-train`: train DIGIT end to end (DDP when launched with torchrun)."""
 
 from pathlib import Path
 
 import typer
 
-from cli.common import make_app, not_built, run
+from cli.common import make_app, run
 
 app = make_app("Train DIGIT on InterHand2.6M (or the synthetic default).")
 
 
 @app.command()
 def train(
-    config: Path | None = typer.Option(None, "--config", help="YAML config file."),
-    preset: str = typer.Option("tiny", "--preset", help="paper | tiny"),
-    variant: str = typer.Option("digit", "--variant", help="digit | baseline | segm_loss | ..."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="InterHand2.6M root."),
-    masks: Path | None = typer.Option(None, "--masks", help="Folder with masks_{split}.h5."),
-    max_steps: int | None = typer.Option(None, "--max-steps"),
-    out: Path = typer.Option(Path("runs/digit"), "--out", help="Run folder."),
-    resume: bool = typer.Option(False, "--resume"),
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML config file (keys = TrainConfig fields)."
+    ),
+    preset: str | None = typer.Option(
+        None, "--preset", help="paper | tiny (default: the config's preset, else tiny)."
+    ),
+    variant: str | None = typer.Option(
+        None, "--variant", help="digit | baseline | segm_loss | segm_only | class_labels | lr_segm"
+    ),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="InterHand2.6M root (default: the synthetic dataset)."
+    ),
+    masks: Path | None = typer.Option(
+        None, "--masks", help="Folder with masks_{split}.h5 (default: <data-root>/masks)."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/digit)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (last.pt)."),
 ) -> None:
-    """Train DIGIT; the run folder holds config, metrics.jsonl, TensorBoard logs, checkpoints."""
-    not_built("digit-train", "training")
+    """Train DIGIT; the run folder holds config.yaml, metrics.jsonl, TensorBoard logs (tb/),
+    last.pt and best.pt (lowest validation MPJPE).
+
+    Without --data-root the synthetic default is used, and its train masks are built on first
+    use; for other data, build them first with `digit-render build-masks --split train`.
+    --resume reads the run folder's config.yaml unless --config is given.
+    """
+    from digit.train import resolve_config
+    from digit.train import train as run_training
+    from digit.train.loop import config_for_resume
+
+    overrides = {
+        "variant": variant,
+        "data_root": str(data_root) if data_root else None,
+        "masks": str(masks) if masks else None,
+        "max_steps": max_steps,
+        "out": str(out) if out else None,
+    }
+    config_file = config
+    if resume and config_file is None:
+        run_dir = out or Path(resolve_config(preset, None, {}).out)
+        config_for_resume(run_dir)  # one clear line if the folder has no config.yaml
+        config_file = run_dir / "config.yaml"
+    cfg = resolve_config(preset, config_file, overrides)
+    run_training(cfg, resume=resume)
 
 
 main = run(app, "digit-train")

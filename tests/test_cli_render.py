@@ -53,16 +53,6 @@ def test_errors_are_one_line(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
 
 
-def test_not_built_commands_say_so():
-    result = subprocess.run(
-        [sys.executable, "-c", "from cli.train_app import main; main()"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2 and "not built yet" in result.stderr
-
-
 def test_default_data_root_lives_under_digit_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGIT_HOME", str(tmp_path))
     root = tmp_path / "synthetic-v1"

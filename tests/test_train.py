@@ -1,0 +1,293 @@
+"""The trainer (`digit.train`) and `digit-train`: overfitting, run folder, exact resume, NaN stop,
+config files, and one end-to-end run on the synthetic dataset."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from digit.data.batch import Batch
+from digit.losses import LossWeights
+from digit.targets import PoseTargets
+from digit.train import TrainConfig, resolve_config, train
+from digit.train.loop import amp_dtype, decode_to_image
+from render.errors import DigitError
+
+SIZE = 64  # crop side of the fake samples (heatmaps 16 x 16, labels 32 x 32)
+
+
+class FakeSet(Dataset):
+    """n random but fixed samples (a function of the index only); `nan=True` poisons the images."""
+
+    def __init__(self, n: int, nan: bool = False) -> None:
+        self.n, self.nan, self.epochs = n, nan, []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(1000 + i)
+        hm = SIZE // 4
+        joints = torch.rand(42, 3, generator=g) * torch.tensor([hm, hm, 64.0])
+        image = torch.rand(3, SIZE, SIZE, generator=g)
+        if self.nan:
+            image = torch.full_like(image, float("nan"))
+        affine = torch.tensor([[0.5, 0.0, -10.0], [0.0, 0.5, -20.0]], dtype=torch.float64)
+        return {
+            "image": image,
+            "joints_hm": joints,
+            "joint_valid": torch.ones(42, dtype=torch.bool),
+            "rel_root_bins": torch.rand((), generator=g) * 64,
+            "rel_root_valid": torch.tensor(True),
+            "hand_type": torch.tensor([1.0, float(i % 2)]),
+            "hand_type_valid": torch.tensor(True),
+            "segm_target": torch.randint(0, 33, (SIZE // 2, SIZE // 2), generator=g),
+            "segm_valid": torch.tensor(True),
+            "index": torch.tensor(i),
+            "crop_affine": affine,
+            "joints_cam": torch.randn(42, 3, generator=g, dtype=torch.float64) * 30
+            + torch.tensor([0.0, 0.0, 500.0], dtype=torch.float64),
+            "joint_valid_eval": torch.ones(42, dtype=torch.bool),
+            "abs_depth": torch.tensor([500.0, 520.0], dtype=torch.float64),
+            "focal": torch.tensor([600.0, 600.0], dtype=torch.float64),
+            "princpt": torch.tensor([150.0, 120.0], dtype=torch.float64),
+            "hand_type_code": torch.tensor(2 if i % 2 else 0),
+            "lr_iou": torch.tensor(float("nan")),
+        }
+
+
+def fake_collate(items: list[dict]) -> Batch:
+    s = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    targets = PoseTargets(
+        s["joints_hm"],
+        s["joint_valid"],
+        s["rel_root_bins"],
+        s["rel_root_valid"],
+        s["hand_type"],
+        s["hand_type_valid"],
+    )
+    return Batch(
+        image=s["image"],
+        targets=targets,
+        segm_target=s["segm_target"],
+        segm_valid=s["segm_valid"],
+        index=s["index"],
+        image_id=s["index"],
+        crop_affine=s["crop_affine"],
+        joints_cam=s["joints_cam"],
+        joint_valid=s["joint_valid_eval"],
+        abs_depth=s["abs_depth"],
+        focal=s["focal"],
+        princpt=s["princpt"],
+        hand_type_code=s["hand_type_code"],
+        hand_type_valid=s["hand_type_valid"],
+        lr_iou=s["lr_iou"],
+    )
+
+
+def fake_loader(dataset, batch_size, shuffle, num_workers, distributed=False) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=fake_collate)
+
+
+def tiny(tmp_path, **overrides) -> TrainConfig:
+    base = dict(
+        out=str(tmp_path / "run"),
+        input_size=SIZE,
+        batch_size=2,
+        num_workers=0,
+        log_every=1,
+        eval_every=0,
+        save_every=0,
+        amp="off",
+        device="cpu",
+    )
+    return TrainConfig.preset_config("tiny").updated(base | overrides)
+
+
+def run(cfg, data, val=None, resume=False):
+    return train(
+        cfg, resume, train_set=data, val_set=val, loader_fn=fake_loader, show_progress=False
+    )
+
+
+def read_metrics(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def params(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+
+
+def test_overfits_a_fixed_batch(tmp_path):
+    cfg = tiny(tmp_path, lr=1e-3, max_steps=12, augment=False)
+    run(cfg, FakeSet(2))  # 2 samples, batch 2: every step sees the same batch
+    losses = [r["loss"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert len(losses) == 12 and all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < 0.85 * np.mean(losses[:3]), losses
+
+
+def test_run_folder_holds_config_metrics_tensorboard_and_checkpoints(tmp_path):
+    data = FakeSet(6)  # 3 steps per epoch
+    cfg = tiny(tmp_path, max_steps=4, eval_every=2)
+    result = run(cfg, data, val=FakeSet(4))
+    run_dir = tmp_path / "run"
+    assert result.step == 4 and result.epoch == 1
+    assert data.epochs == [0, 1]
+    assert resolve_config(config_file=run_dir / "config.yaml") == cfg  # the resolved config
+    records = read_metrics(run_dir)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
+    val = [r for r in records if r["kind"] == "val"]
+    assert [r["step"] for r in val] == [2, 4]
+    assert all(r["counts"]["images"] == 4 and r["mpjpe_all"] > 0 for r in val)
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    last = torch.load(run_dir / "last.pt", weights_only=True)
+    assert last["step"] == 4 and last["epoch"] == 1 and last["config"]["max_steps"] == 4
+    assert last["optimizer"]["state"]  # Adam moments saved for resume
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best["metrics"]["mpjpe_all"] == min(r["mpjpe_all"] for r in val)
+    with pytest.raises(DigitError, match="already holds a run"):
+        run(cfg, data)
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    # 8 samples, batch 2, 2 passes per step: 2 steps per epoch; lr halves after epoch 1, so
+    # the 5 steps cross two epoch boundaries and a learning-rate change.
+    common = dict(grad_accum=2, milestones=(1,), gamma=0.5, lr=1e-3)
+    full = tiny(tmp_path, max_steps=5, out=str(tmp_path / "full"), **common)
+    run(full, FakeSet(8))
+
+    part = tiny(tmp_path, max_steps=3, out=str(tmp_path / "part"), **common)
+    run(part, FakeSet(8))
+    assert torch.load(tmp_path / "part" / "last.pt", weights_only=True)["step"] == 3
+    data = FakeSet(8)
+    result = run(part.updated({"max_steps": 5}), data, resume=True)
+    assert result.step == 5 and data.epochs == [1, 2]  # resumed mid-epoch 1
+
+    a, b = params(tmp_path / "full" / "last.pt"), params(tmp_path / "part" / "last.pt")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["conv_hm.weight"], params_at_init(part)["conv_hm.weight"])
+    steps = [r["step"] for r in read_metrics(tmp_path / "part") if r["kind"] == "train"]
+    assert steps == [1, 2, 3, 4, 5]
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "part")]
+    assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 5e-4])  # lr of each step
+    with pytest.raises(DigitError, match="lr was"):
+        run(part.updated({"lr": 1e-2, "max_steps": 6}), FakeSet(8), resume=True)
+
+
+def params_at_init(cfg):
+    from digit.model import DigitNet
+
+    torch.manual_seed(cfg.seed)
+    return DigitNet(cfg.network_config()).state_dict()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = tiny(tmp_path, max_steps=2)
+    run(cfg, FakeSet(4))
+    last = tmp_path / "run" / "last.pt"
+    before = last.read_bytes()
+    with pytest.raises(DigitError) as err:
+        run(cfg.updated({"max_steps": 4}), FakeSet(4, nan=True), resume=True)
+    msg = str(err.value)
+    assert "step 3" in msg and str(tmp_path / "run") in msg and "\n" not in msg
+    assert last.read_bytes() == before
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_amp_modes():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("off", cuda) is None
+    assert amp_dtype("bf16", cpu) == torch.bfloat16 and amp_dtype("fp16", cuda) == torch.float16
+
+
+def test_decode_undoes_the_crop():
+    # crop = image * 0.5 + (-10, -20), so image = (crop + (10, 20)) * 2
+    affine = np.array([[[0.5, 0.0, -10.0], [0.0, 0.5, -20.0]]])
+    uvd = np.array([[[0.0, 0.0, 7.0], [32.0, 16.0, -3.0]] + [[1.0, 1.0, 0.0]] * 40])
+    img = decode_to_image(uvd, affine)
+    assert img[0, 0] == pytest.approx([20.0, 40.0, 7.0])
+    assert img[0, 1] == pytest.approx([84.0, 72.0, -3.0])
+
+
+# ---- config -------------------------------------------------------------------------------------
+
+
+def test_paper_preset_is_the_release_recipe():
+    cfg = TrainConfig.preset_config("paper")
+    assert (cfg.backbone, cfg.input_size, cfg.variant) == ("hrnet_w32", 256, "digit")
+    assert (cfg.batch_size, cfg.grad_accum, cfg.lr, cfg.weight_decay) == (32, 2, 1e-4, 0.0)
+    assert (cfg.epochs, cfg.milestones, cfg.gamma, cfg.amp) == (50, (40,), 0.1, "fp16")
+    assert cfg.loss_weights() == LossWeights(1.0, 1.0, 1.0, 10.0, 0.1)
+    small = TrainConfig.preset_config("tiny")
+    assert small.backbone == "hrnet_w18_small" and small.input_size == 128
+    assert small.batch_size == 8 and 100 <= small.max_steps <= 1000
+
+
+def test_yaml_config_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: paper\nlr: 1e-3\nmilestones: [10, 20]\nvariant: baseline\n")
+    cfg = resolve_config(None, path, {"variant": "segm_loss", "max_steps": None})
+    assert cfg.preset == "paper" and cfg.lr == 1e-3 and cfg.milestones == (10, 20)
+    assert cfg.variant == "segm_loss" and cfg.batch_size == 32
+    path.write_text("lr: 1e-3\nlearning_rate: 2\n")
+    with pytest.raises(DigitError) as err:
+        resolve_config(None, path, {})
+    assert str(err.value) == f"{path}: unknown key 'learning_rate'"
+    path.write_text("amp: half\n")
+    with pytest.raises(DigitError, match="amp: expected one of"):
+        resolve_config(None, path, {})
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def _cli(*args, env=None):
+    code = "from cli.train_app import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_cli_help_and_one_line_errors(tmp_path):
+    result = _cli("--help")
+    assert result.returncode == 0
+    for option in ("--config", "--preset", "--variant", "--data-root", "--masks", "--resume"):
+        assert option in result.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 3\nbogus: 1\n")
+    result = _cli("--config", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"digit-train: error: {bad}: unknown key 'bogus'"
+    result = _cli("--data-root", str(tmp_path / "missing"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_cli_trains_on_the_synthetic_dataset(tmp_path, synthetic_root, mask_cache_train):
+    pytest.importorskip("digit.data.dataset")
+    out = tmp_path / "run"
+    small = tmp_path / "small.yaml"  # the tiny preset, made smaller still for 2 shared cores
+    small.write_text("input_size: 64\nbatch_size: 2\nnum_workers: 0\nval_limit: 4\n")
+    args = ("--preset", "tiny", "--config", str(small), "--data-root", str(synthetic_root))
+    args += ("--out", str(out), "--masks", str(mask_cache_train.parent))
+    result = _cli(*args, "--max-steps", "3")
+    assert result.returncode == 0, result.stderr
+    records = read_metrics(out)
+    assert [r["step"] for r in records if r["kind"] == "train"] == [3]  # log_every 10: last
+    val = [r for r in records if r["kind"] == "val"]
+    assert len(val) == 1 and val[0]["counts"]["images"] == 4
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+    result = _cli("--out", str(out), "--max-steps", "4", "--resume")  # reads out/config.yaml
+    assert result.returncode == 0, result.stderr
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
