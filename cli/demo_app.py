@@ -7,13 +7,14 @@ import typer
 
 from cli.common import make_app, run
 from digit.visualize import parse_bbox, run_demo
+from render.errors import DigitError
 
 app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
 
 
 @app.command()
 def demo(
-    images: list[Path] = typer.Argument(..., help="Input images."),
+    images: list[Path] | None = typer.Argument(None, help="Input images."),
     checkpoint: Path = typer.Option(
         ..., "--checkpoint", help="Checkpoint (.pt): this project's or the released DIGIT one."
     ),
@@ -21,13 +22,38 @@ def demo(
         None, "--bbox", help="x,y,w,h of the hands in pixels (default: the whole image)."
     ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
+    split: str | None = typer.Option(
+        None, "--split", help="Instead of IMAGE...: images of this split, with their bboxes."
+    ),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="With --split (default: the synthetic dataset)."
+    ),
+    count: int = typer.Option(4, "--count", help="With --split: how many images."),
 ) -> None:
     """Draw predicted joints and part segmentation for each image into --out
     (<stem>_pred.png per image, plus predictions.json)."""
-    box = parse_bbox(bbox) if bbox is not None else None
+    if split is not None:
+        if images or bbox is not None:
+            raise DigitError("--split: give either IMAGE... (with --bbox) or --split, not both")
+        images, box = _split_images(split, data_root, count)
+    elif not images:
+        raise DigitError("IMAGE...: no image given (or pass --split to use a dataset's images)")
+    else:
+        box = parse_bbox(bbox) if bbox is not None else None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     records = run_demo(images, checkpoint, out, bbox=box, device=device)
     typer.echo(f"wrote {len(records)} panels and predictions.json to {out}")
+
+
+def _split_images(split: str, data_root: Path | None, count: int) -> tuple[list[Path], list]:
+    """`count` images spread over a split, each with its annotated bbox."""
+    from render.data_root import resolve_data_root
+    from render.interhand import InterHandSplit
+    from render.preview import spread_indices
+
+    data = InterHandSplit.from_root(resolve_data_root(data_root), split)
+    indices = spread_indices(len(data), count)
+    return [data.image_path(i) for i in indices], [data[i].bbox for i in indices]
 
 
 main = run(app, "digit-demo")

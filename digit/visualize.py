@@ -214,11 +214,13 @@ def run_demo(
     images: list[Path],
     checkpoint: Path,
     out: Path,
-    bbox: np.ndarray | None = None,
+    bbox: np.ndarray | list[np.ndarray] | None = None,
     device: str | torch.device = "cpu",
 ) -> list[dict]:
     """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
 
+    bbox: one (4,) box [x, y, w, h] for all images, a list with one box per image, or None
+    (each whole image).
     The checkpoint and every image are checked (read) before anything is written, so a bad
     input ends the run with one DigitError line and no output. Returns the JSON records.
     """
@@ -228,11 +230,12 @@ def run_demo(
         load_image(path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
     records = []
     with progress(len(images), "digit-demo") as bar:
-        for path, name in zip(images, _panel_names(images), strict=True):
+        for path, name, box in zip(images, _panel_names(images), boxes, strict=True):
             image = load_image(path)
-            pred = predict_image(net, image, bbox)
+            pred = predict_image(net, image, box)
             panel = prediction_panel(image, pred)
             _atomic_write(out / name, lambda f, p=panel: p.save(f, format="PNG"))
             records.append(prediction_record(path, name, pred))

@@ -204,3 +204,29 @@ def test_bad_bbox_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint, im
         tmp_path,
     )
     assert code == 1 and "--bbox" in err and err.strip().count("\n") == 0
+
+
+def test_split_images_use_their_annotated_boxes(
+    tmp_path, monkeypatch, capsys, tiny_checkpoint, synthetic_root
+):
+    from render.interhand import InterHandSplit, crop_box_from_bbox
+
+    out = tmp_path / "split"
+    code, _, err = _run_cli(
+        monkeypatch, capsys, "--split", "test", "--data-root", str(synthetic_root),
+        "--count", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads((out / "predictions.json").read_text())
+    data = InterHandSplit.from_root(synthetic_root, "test")
+    by_path = {str(data.image_path(i)): data[i] for i in range(len(data))}
+    assert len(doc["images"]) == 2
+    for rec in doc["images"]:
+        ann = by_path[rec["image"]]
+        np.testing.assert_allclose(rec["bbox"], ann.bbox)
+        np.testing.assert_allclose(rec["crop_box"], crop_box_from_bbox(ann.bbox))
+    code, _, err = _run_cli(
+        monkeypatch, capsys, "--split", "test", "x.jpg",
+        "--checkpoint", str(tiny_checkpoint), "--out", str(out),
+    )  # fmt: skip
+    assert code == 1 and "either IMAGE" in err
