@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from digit.data.batch import Batch
-from digit.data.crop import apply_affine, invert_affine
+from digit.data.crop import crop_to_image
 from digit.metrics import (
     EvalResult,
     evaluate,
@@ -76,15 +76,6 @@ class GroundTruth:
 
 
 # ---- pure decoding ---------------------------------------------------------------------------
-
-
-def crop_to_image(joints_uvd_crop: np.ndarray, crop_affine: np.ndarray) -> np.ndarray:
-    """Undo the crop warp: joints_uvd_crop (B, 42, 3) u, v crop px and d mm; crop_affine (B, 2, 3)
-    original -> crop px. Returns (B, 42, 3) float64: u, v in original image px, d unchanged."""
-    uvd = np.asarray(joints_uvd_crop, dtype=np.float64)
-    inverse = invert_affine(np.asarray(crop_affine, dtype=np.float64))
-    uv = apply_affine(inverse, uvd[..., :2])
-    return np.concatenate([uv, uvd[..., 2:]], axis=-1)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:

@@ -20,10 +20,9 @@ from cli import eval_app
 from digit import eval_report
 from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
-from digit.data.crop import apply_affine, crop_transform
+from digit.data.crop import apply_affine, crop_to_image, crop_transform
 from digit.evaluate import (
     collect,
-    crop_to_image,
     evaluate_predictions,
     predict,
     rootnet_abs_depth,

@@ -11,10 +11,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from digit.data.batch import Batch
+from digit.data.crop import crop_to_image
 from digit.losses import LossWeights
 from digit.targets import PoseTargets
 from digit.train import TrainConfig, resolve_config, train
-from digit.train.loop import amp_dtype, decode_to_image
+from digit.train.loop import amp_dtype
 from render.errors import DigitError
 
 SIZE = 64  # crop side of the fake samples (heatmaps 16 x 16, labels 32 x 32)
@@ -216,7 +217,7 @@ def test_decode_undoes_the_crop():
     # crop = image * 0.5 + (-10, -20), so image = (crop + (10, 20)) * 2
     affine = np.array([[[0.5, 0.0, -10.0], [0.0, 0.5, -20.0]]])
     uvd = np.array([[[0.0, 0.0, 7.0], [32.0, 16.0, -3.0]] + [[1.0, 1.0, 0.0]] * 40])
-    img = decode_to_image(uvd, affine)
+    img = crop_to_image(uvd, affine)
     assert img[0, 0] == pytest.approx([20.0, 40.0, 7.0])
     assert img[0, 1] == pytest.approx([84.0, 72.0, -3.0])
 

@@ -257,3 +257,12 @@ def flip_joints(joints: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.n
     joints = np.array(joints, dtype=np.float64)
     joints[..., 0] = width - 1 - joints[..., 0]
     return swap_joint_hands(joints, np.asarray(valid))
+
+
+def crop_to_image(joints_uvd_crop: np.ndarray, crop_affine: np.ndarray) -> np.ndarray:
+    """Undo the crop warp on predicted joints: joints_uvd_crop (B, 42, 3) u, v in crop pixels and
+    d in mm; crop_affine (B, 2, 3) original -> crop. Returns (B, 42, 3) float64: u, v in original
+    image pixels, d unchanged."""
+    uvd = np.asarray(joints_uvd_crop, dtype=np.float64)
+    inverse = invert_affine(np.asarray(crop_affine, dtype=np.float64))
+    return np.concatenate([apply_affine(inverse, uvd[..., :2]), uvd[..., 2:]], axis=-1)

@@ -32,7 +32,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Rando
 
 from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
-from digit.data.crop import apply_affine, invert_affine
+from digit.data.crop import crop_to_image
 from digit.losses import digit_loss
 from digit.metrics import evaluate
 from digit.model import DigitNet
@@ -84,14 +84,6 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def decode_to_image(joints_uvd: np.ndarray, crop_affine: np.ndarray) -> np.ndarray:
-    """Undo the crop: joints_uvd (B, 42, 3) crop pixels + root-relative mm, crop_affine (B, 2, 3)
-    image -> crop map -> (B, 42, 3) with u, v in original image pixels (depth unchanged)."""
-    out = np.array(joints_uvd, dtype=np.float64)
-    out[..., :2] = apply_affine(invert_affine(np.asarray(crop_affine, np.float64)), out[..., :2])
-    return out
 
 
 def epoch_batches(loader: DataLoader, epoch: int, seed: int) -> list[list[int]]:
@@ -206,7 +198,7 @@ def validate(
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out = net(image)
         cols["uvd"].append(
-            decode_to_image(out.joints_uvd.double().cpu().numpy(), batch.crop_affine.numpy())
+            crop_to_image(out.joints_uvd.double().cpu().numpy(), batch.crop_affine.numpy())
         )
         cols["rel"].append(out.rel_root_depth_mm.double().cpu().numpy())
         cols["prob"].append(torch.sigmoid(out.handedness_logits.double()).cpu().numpy())
