@@ -295,10 +295,9 @@ class HandModel(nn.Module):
         missing = [p.name for p in paths.values() if not p.is_file()]
         if missing:
             raise DigitError(
-                f"{mano_dir}: MANO model files missing ({', '.join(missing)}; expected "
-                "MANO_RIGHT.pkl and MANO_LEFT.pkl); MANO files come from the MANO website "
-                "(https://mano.is.tue.mpg.de) after registration, and without --mano-dir the "
-                "project's synthetic model is used"
+                f"{mano_dir}: MANO model files missing: {' and '.join(missing)} (a MANO folder holds "
+                "MANO_RIGHT.pkl and MANO_LEFT.pkl, from the MANO website after registration; "
+                "put or link them there, or pass --mano-dir)"
             )
         arrays = {side: load_mano_pickle(p) for side, p in paths.items()}
         sha = {side: file_sha256(p) for side, p in paths.items()}

@@ -103,5 +103,7 @@ class NetworkConfig:
     def preset(cls, name: str, **overrides: object) -> NetworkConfig:
         """`paper` (HRNet-W32) or `tiny` (hrnet_w18_small), with field overrides."""
         if name not in PRESET_BACKBONES:
-            raise DigitError(f"--preset: unknown preset {name!r}; one of {tuple(PRESET_BACKBONES)}")
+            raise DigitError(
+                f"--preset: unknown preset {name!r} (choose {' or '.join(PRESET_BACKBONES)})"
+            )
         return replace(cls(backbone=PRESET_BACKBONES[name]), **overrides)

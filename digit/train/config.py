@@ -136,7 +136,7 @@ class TrainConfig:
                 eval_every=100,
                 save_every=100,
             )
-        raise DigitError(f"--preset: unknown preset {name!r}; one of {PRESETS}")
+        raise DigitError(f"--preset: unknown preset {name!r} (choose {' or '.join(PRESETS)})")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
