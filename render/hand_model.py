@@ -295,9 +295,9 @@ class HandModel(nn.Module):
         missing = [p.name for p in paths.values() if not p.is_file()]
         if missing:
             raise DigitError(
-                f"{mano_dir}: MANO model files missing: {' and '.join(missing)} (MANO files "
-                "come from the MANO website after registration; put or link them here or pass "
-                "--mano-dir; without --data-root the project's synthetic model is used)"
+                f"{mano_dir}: MANO model files missing ({', '.join(missing)}; they come from the "
+                "MANO website after registration: put or link them here or pass --mano-dir; "
+                "without --data-root the project's synthetic model is used)"
             )
         arrays = {side: load_mano_pickle(p) for side, p in paths.items()}
         sha = {side: file_sha256(p) for side, p in paths.items()}
