@@ -145,10 +145,11 @@ def _size_hw(out_size: int | tuple[int, int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _source_points(
-    A: Array, batch: int, out_hw: tuple[int, int], device: torch.device
+def source_points(
+    A: Array, batch: int, out_hw: tuple[int, int], device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """Original-image position (x, y) sampled by every output pixel: (B, Ho, Wo, 2) float64."""
+    """Original-image position (x, y) sampled by every output pixel: (B, Ho, Wo, 2) float64.
+    Pass it as `src` to `warp_image` / `warp_labels` to warp several maps by one affine."""
     A = torch.as_tensor(np.asarray(A) if not _is_torch(A) else A, dtype=torch.float64)
     A = A.to(device)
     if A.ndim == 2:
@@ -163,7 +164,10 @@ def _source_points(
 
 
 def warp_image(
-    image: torch.Tensor, A: Array, out_size: int | tuple[int, int] = CROP_SIZE
+    image: torch.Tensor,
+    A: Array,
+    out_size: int | tuple[int, int] = CROP_SIZE,
+    src: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bilinear warp of images (B, C, H, W) float by forward affines A (2, 3) or (B, 2, 3)
     (original -> output pixels) into (B, C, S, S) (or (B, C, Ho, Wo) for out_size (Ho, Wo)).
@@ -173,32 +177,41 @@ def warp_image(
     normalised coordinate -1 is the centre of pixel 0 and +1 the centre of pixel W - 1, so a
     pixel-centre-at-integer position p_x goes to g_x = 2 p_x / (W - 1) - 1 (likewise y with
     H - 1). The grid is computed in float64 and cast to the image's dtype (pass float64 images
-    for sub-1e-5-pixel exactness). H, W >= 2.
+    for sub-1e-5-pixel exactness). H, W >= 2. src: precomputed `source_points` (then A and
+    out_size are not used).
     """
     if image.ndim != 4:
         raise DigitError(f"image: expected B x C x H x W, got {tuple(image.shape)}")
     b, _, h, w = image.shape
-    src = _source_points(A, b, _size_hw(out_size), image.device)
+    if src is None:
+        src = source_points(A, b, _size_hw(out_size), image.device)
     scale = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], dtype=torch.float64, device=image.device)
     grid = (src * scale - 1.0).to(image.dtype)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def warp_labels(mask: Array, A: Array, out_size: int | tuple[int, int] = CROP_SIZE) -> Array:
+def warp_labels(
+    mask: Array,
+    A: Array,
+    out_size: int | tuple[int, int] = CROP_SIZE,
+    src: torch.Tensor | None = None,
+) -> Array:
     """Nearest-neighbour warp of class ids (B, H, W) (uint8 or integer; numpy or torch, returned
     as given) by forward affines A (2, 3) or (B, 2, 3) into (B, S, S) (or (B, Ho, Wo)).
 
     Each output pixel takes the label of the source pixel nearest to p = A^-1 q, rounding
     halves up (floor(p + 0.5), as cv2.warpAffine's INTER_NEAREST does); samples falling
-    outside the image are background (0). Labels are copied, never blended.
+    outside the image are background (0). Labels are copied, never blended. src: precomputed
+    `source_points` (B, Ho, Wo, 2) (then A and out_size are not used).
     """
     as_numpy = not _is_torch(mask)
     labels = torch.as_tensor(mask)
     if labels.ndim != 3:
         raise DigitError(f"labels: expected B x H x W, got {tuple(labels.shape)}")
     b, h, w = labels.shape
-    out_hw = _size_hw(out_size)
-    src = _source_points(A, b, out_hw, labels.device)
+    if src is None:
+        src = source_points(A, b, _size_hw(out_size), labels.device)
+    out_hw = tuple(src.shape[1:3])
     idx = torch.floor(src + 0.5).long()
     ix, iy = idx[..., 0], idx[..., 1]
     inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)

@@ -42,7 +42,7 @@ from digit.data.batch import Batch
 from digit.data.crop import (
     apply_affine,
     crop_transform,
-    downsample_labels_nearest,
+    source_points,
     swap_joint_hands,
     warp_image,
     warp_labels,
@@ -213,8 +213,9 @@ class InterHandDataset(Dataset):
         s = self.input_size
         aug = self.augmentation(i)
         A = crop_transform(rec.crop_box[0], s, aug.rot_deg, aug.scale, aug.shift, aug.flip)
+        src = source_points(A, 1, (s, s))  # one sampling grid for the image and its mask
 
-        image = self._crop_image(i, rec.hw[0], A, aug)
+        image = self._crop_image(i, rec.hw[0], src, aug)
         joints = np.concatenate(
             [apply_affine(A, rec.joints_img[0]), rec.joints_cam[0, :, 2:3]], axis=-1
         )
@@ -223,7 +224,7 @@ class InterHandDataset(Dataset):
         if aug.flip:  # the mirrored right hand is the network's left hand
             joints, valid = swap_joint_hands(joints, valid)
             hand_type = hand_type[::-1].copy()
-        segm = self._crop_mask(i, A, aug.flip)
+        segm = self._crop_mask(i, src, aug.flip)
 
         K = rec.K[0]
         cam = rec.joints_cam[0]
@@ -250,7 +251,7 @@ class InterHandDataset(Dataset):
         }
 
     def _crop_image(
-        self, i: int, hw: np.ndarray, A: np.ndarray, aug: AugmentParams
+        self, i: int, hw: np.ndarray, src: torch.Tensor, aug: AugmentParams
     ) -> torch.Tensor:
         """(3, S, S) float32 in [0, 1]: bilinear crop, colour gain and clip in 0..255, / 255."""
         path = self.split.image_path(i)
@@ -260,23 +261,24 @@ class InterHandDataset(Dataset):
                 f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels, "
                 f"data.json says {int(hw[1])}x{int(hw[0])}"
             )
-        src = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(torch.float32)
-        crop = warp_image(src, A, self.input_size)[0]
+        pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(torch.float32)
+        crop = warp_image(pixels, None, src=src)[0]
         if aug.gain != (1.0, 1.0, 1.0):
             crop = apply_color_gain(crop, aug.gain)
         return (crop / 255.0).clamp_(0.0, 1.0)  # clamp: bilinear rounding can pass 255 by ulps
 
-    def _crop_mask(self, i: int, A: np.ndarray, flip: bool) -> torch.Tensor:
-        """(S/2, S/2) uint8 class ids (zeros without a cache)."""
+    def _crop_mask(self, i: int, src: torch.Tensor, flip: bool) -> torch.Tensor:
+        """(S/2, S/2) uint8 class ids (zeros without a cache): the crop's labels at its even
+        pixels (2i, 2j), i.e. DIGIT's nearest 256 -> 128 downsampling of the warped mask."""
         label_size = self.input_size // 2
         row = int(self._cache_row[i])
         if row < 0:
             return torch.zeros((label_size, label_size), dtype=torch.uint8)
         mask = self._mask_cache().mask(row)
-        labels = warp_labels(np.ascontiguousarray(mask)[None], A, self.input_size)[0]
+        labels = warp_labels(np.ascontiguousarray(mask)[None], None, src=src[:, ::2, ::2])[0]
         if flip:
             labels = swap_hands(labels)
-        return torch.from_numpy(np.ascontiguousarray(downsample_labels_nearest(labels)))
+        return torch.from_numpy(np.ascontiguousarray(labels))
 
 
 # ---- batching ---------------------------------------------------------------------------------
