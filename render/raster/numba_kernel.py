@@ -18,6 +18,10 @@ backend's bit for bit. Three speed-ups leave every result unchanged:
 - Functions are inlined at numba-IR level (``inline="always"``): numba does not inline across
   compiled functions by itself, and calls per row cost more than the row.
 
+The three kernels (faces, labels, silhouettes) repeat the same pixel loop on purpose: each
+writes only what it needs, and a shared loop with a per-pixel callback or mode switch costs
+more than the loop itself in numba.
+
 Array arguments (C-contiguous): verts (B, V, 3) float64 mm, faces (F, 3) int64, kparams
 (B, 4) float64 (fx, fy, cx, cy), hw (B, 2) int64; outputs (B, H, W[, 3]) are written in place
 within ``[:h_b, :w_b]`` and must come prefilled with the background values.
