@@ -111,7 +111,7 @@ def write_split(folder: Path, n_images: int, cameras_per_frame: int, seed: int =
 
 def measure(folder: Path) -> dict:
     """Index the files in `folder` (run in a fresh process): time and memory."""
-    from render.interhand import InterHandSplit
+    from core.interhand.reader import InterHandSplit
 
     def path(role: str) -> Path:
         return folder / f"InterHand2.6M_bench_{role}.json"

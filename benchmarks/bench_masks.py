@@ -30,8 +30,8 @@ TRAIN_IMAGES = 1_361_062
 
 
 def _piece_breakdown(root: Path, device: str) -> None:
+    from core.interhand.reader import InterHandSplit
     from render.hand_model import HandModel
-    from render.interhand import InterHandSplit
     from render.mask_cache.pieces import write_piece
     from render.mask_cache.scene import (
         piece_input,
@@ -87,7 +87,7 @@ def _piece_breakdown(root: Path, device: str) -> None:
 
 
 def _reads(path: Path, count: int) -> None:
-    from render.mask_cache.layout import MaskCache
+    from core.mask_cache import MaskCache
 
     rng = np.random.default_rng(0)
     with h5py.File(path, "r") as f:

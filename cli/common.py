@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import typer
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 
 def make_app(help_text: str) -> typer.Typer:

@@ -6,8 +6,8 @@ import torch
 import typer
 
 from cli.common import make_app, run
+from core.errors import DigitError
 from digit.visualize import parse_bbox, run_demo
-from render.errors import DigitError
 
 app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
 
@@ -47,8 +47,8 @@ def demo(
 
 def _split_images(split: str, data_root: Path | None, count: int) -> tuple[list[Path], list]:
     """`count` images spread over a split, each with its annotated bbox."""
-    from render.data_root import resolve_data_root
-    from render.interhand import InterHandSplit
+    from core.interhand.reader import InterHandSplit
+    from core.paths import resolve_data_root
     from render.preview import spread_indices
 
     data = InterHandSplit.from_root(resolve_data_root(data_root), split)

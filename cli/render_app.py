@@ -20,7 +20,7 @@ def make_synthetic(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """Write a synthetic dataset in InterHand2.6M's exact layout (images, annotations, MANO)."""
-    from render.errors import DigitError
+    from core.errors import DigitError
     from render.synthetic_data.generate import SyntheticSettings
     from render.synthetic_data.generate import make_synthetic as generate
 
@@ -143,8 +143,8 @@ def preview(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """A contact sheet of dataset images with their annotated joints and bboxes drawn on."""
-    from render.data_root import resolve_data_root
-    from render.interhand import InterHandSplit
+    from core.interhand.reader import InterHandSplit
+    from core.paths import resolve_data_root
     from render.preview import preview_sheet, spread_indices
 
     root = resolve_data_root(data_root)
@@ -160,7 +160,7 @@ def hand_gallery(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Both hands of a MANO-format model in several poses, coloured by part."""
-    from render.assets import SYNTHETIC_MANO_DIR
+    from core.assets import SYNTHETIC_MANO_DIR
     from render.gallery import hand_gallery as gallery
 
     gallery(mano_dir or SYNTHETIC_MANO_DIR, seed=seed).save(out)
@@ -172,8 +172,8 @@ def legend(
     out_dir: Path = typer.Option(Path("assets/textures"), "--out-dir"),
 ) -> None:
     """Write the class table (classes.json) and its legend picture (legend.png)."""
-    from render.drawing import legend_image
-    from render.parts import class_table_json
+    from core.drawing import legend_image
+    from core.parts import class_table_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "classes.json").write_text(class_table_json() + "\n")

@@ -19,8 +19,6 @@ The released checkpoint (`db7cba8c1.pt`) is a plain state dict whose keys start 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.errors import DigitError
+from core.files import atomic_path, load_torch_file
 from digit.model import DigitNet, NetworkConfig
 from digit.official import load_official_state_dict
-from render.errors import DigitError
 
 FORMAT = "digit-ckpt"
 VERSION = 1
@@ -90,32 +89,9 @@ def save_checkpoint(
     path = Path(path)
     state = checkpoint_dict(net, config, **extra)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
     return path
-
-
-def _read(path: Path, device: str | torch.device) -> object:
-    if not path.exists():
-        raise DigitError(f"{path}: checkpoint not found")
-    if not path.is_file():
-        raise DigitError(f"{path}: not a file")
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # pickle / zip / unsafe-global errors: one line for the user
-        lines = str(exc).strip().splitlines()
-        first = lines[0][:120] if lines else ""
-        raise DigitError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})"
-        ) from None
 
 
 def _network_config(path: Path, fields: object) -> NetworkConfig:
@@ -192,7 +168,7 @@ def load_network(path: str | Path, device: str | torch.device = "cpu") -> tuple[
     checkpoint, a pickle with code, or keys that do not fit: one DigitError naming the file.
     """
     path = Path(path)
-    obj = _read(path, device)
+    obj = load_torch_file(path, "checkpoint", device)
     if not isinstance(obj, Mapping):
         raise DigitError(f"{path}: not a DIGIT checkpoint (holds a {type(obj).__name__})")
     if obj.get("format") == FORMAT:

@@ -11,16 +11,17 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from digit.metrics import NUM_JOINTS, EvalResult
-from render.errors import DigitError
+from core.errors import DigitError
+from core.files import atomic_path
+from core.joints import JOINT_NAMES, NUM_JOINTS
+from digit.metrics import EvalResult
 
 METRICS_JSON = "metrics.json"
 PREDICTIONS_NPZ = "predictions.npz"
@@ -28,14 +29,6 @@ PER_JOINT_CSV = "per_joint.csv"
 JOINT_PLOT = "error_by_joint.png"
 BIN_PLOT = "mpjpe_by_interaction.png"
 OUTPUT_FILES = (METRICS_JSON, PREDICTIONS_NPZ, PER_JOINT_CSV, JOINT_PLOT, BIN_PLOT)
-
-_FINGER_JOINTS = [
-    f"{f}{k}" for f in ("thumb", "index", "middle", "ring", "pinky") for k in (4, 3, 2, 1)
-]
-# InterHand2.6M's skeleton.txt order: per hand thumb4..1, index4..1, ..., pinky4..1, wrist.
-JOINT_NAMES: tuple[str, ...] = tuple(
-    f"{side}_{name}" for side in ("r", "l") for name in [*_FINGER_JOINTS, "wrist"]
-)
 
 
 def metrics_dict(result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
@@ -134,12 +127,6 @@ def prediction_arrays(result: EvalResult, preds, abs_depth: np.ndarray) -> dict[
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_outputs(
     out: str | Path, result: EvalResult, preds, abs_depth: np.ndarray, meta: dict[str, Any]
 ) -> dict[str, Path]:
@@ -159,19 +146,10 @@ def write_outputs(
         JOINT_PLOT: lambda p: plot_error_by_joint(result, p),
         BIN_PLOT: lambda p: plot_mpjpe_by_bin(result, p),
     }
-    temps: dict[str, Path] = {}
-    try:
+    # Every file is written before any is renamed into place: a failure leaves none of them.
+    with ExitStack() as stack:
         for name, write in writers.items():
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; final files get the usual
-            temps[name] = Path(tmp)
-            write(temps[name])
-        for name, tmp in temps.items():
-            os.replace(tmp, out / name)
-    finally:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
+            write(stack.enter_context(atomic_path(out / name)))
     return {name: out / name for name in writers}
 
 

@@ -21,15 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.errors import DigitError
+from core.interhand.reader import InterHandSplit
+from core.progress import progress
+from core.splits import check_split
 from digit.data.batch import Batch
 from digit.data.crop import crop_to_image
 from digit.metrics import (
     EvalResult,
     evaluate,
 )
-from render.errors import DigitError
-from render.interhand import SPLITS, InterHandSplit
-from render.progress import progress
 
 ROOT_DEPTH_GT = "gt"
 
@@ -249,12 +250,6 @@ def evaluate_predictions(
 # ---- the whole evaluation --------------------------------------------------------------------
 
 
-def check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
-    return split
-
-
 def resolve_masks(masks: Path | None, data_root: Path, split: str) -> Path | None:
     """The mask cache file for `split`: `<masks>/masks_{split}.h5` (a named --masks folder must
     hold it), else `<data_root>/masks/masks_{split}.h5` if present, else None (no IoU bins)."""
@@ -299,10 +294,10 @@ def run_evaluation(
     masks_{split}.h5 (or the file) for the interaction-degree bins; root_depth: "gt" or the path
     of a RootNet JSON; limit: first N images of the split. Bad input raises DigitError.
     """
+    from core.paths import resolve_data_root
     from digit.checkpoint import load_network
     from digit.data.dataset import InterHandDataset, make_loader
     from digit.eval_report import write_outputs
-    from render.data_root import resolve_data_root
 
     check_split(split)
     use_gt = str(root_depth) == ROOT_DEPTH_GT

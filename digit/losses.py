@@ -23,19 +23,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from core.joints import BONES
 from digit.model.output import DigitOutput
-from digit.targets import HAND_JOINTS, PoseTargets
+from digit.targets import PoseTargets
 
 AVERAGES: tuple[str, ...] = ("valid", "release")
-
-# Within a hand (InterHand2.6M order: 0-3 thumb tip..thumb1, ..., 16-19 pinky, 20 wrist) the
-# parent of k is k + 1 inside a finger and the wrist for each finger's base (3, 7, 11, 15, 19).
-_FINGER_BASES = (3, 7, 11, 15, 19)
-_RIGHT_BONES = tuple((k, 20 if k in _FINGER_BASES else k + 1) for k in range(20))
-# (child, parent) for the 20 right-hand bones, then the 20 left-hand ones (left = right + 21).
-BONES: tuple[tuple[int, int], ...] = _RIGHT_BONES + tuple(
-    (c + HAND_JOINTS, p + HAND_JOINTS) for c, p in _RIGHT_BONES
-)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from render.interhand_schema import HAND_TYPES
-
-NUM_JOINTS = 42
-RIGHT = slice(0, 21)
-LEFT = slice(21, 42)
-ROOT_RIGHT, ROOT_LEFT = 20, 41
+from core.camera import backproject, intrinsics
+from core.joints import (
+    HAND_JOINTS,
+    HAND_TYPES,
+    LEFT_ROOT,
+    NUM_JOINTS,
+    RIGHT_ROOT,
+    ROOT_OF_JOINT,
+    with_root_validity,
+)
 
 # Interaction degree bins (IoU of the ground-truth left and right full-hand masks, paper Fig. 8).
 BIN_SINGLE = "single"
@@ -70,10 +74,8 @@ def hand_type_codes(hand_type) -> np.ndarray:
 
 
 def _pinhole_inverse(u, v, z, focal: np.ndarray, princpt: np.ndarray) -> np.ndarray:
-    """(..., 3) camera mm from pixels u, v and camera depth z (mm): X = (u - cx) / fx * Z."""
-    x = (u - princpt[..., 0]) / focal[..., 0] * z
-    y = (v - princpt[..., 1]) / focal[..., 1] * z
-    return np.stack([x, y, z], axis=-1)
+    """(..., 3) camera mm from pixels u, v and camera depth z (mm), through `core.camera`."""
+    return backproject(np.stack([u, v], axis=-1), z, intrinsics(focal, princpt))
 
 
 def backproject_joints(joints_uvd_img, abs_depth, focal, princpt) -> np.ndarray:
@@ -89,7 +91,7 @@ def backproject_joints(joints_uvd_img, abs_depth, focal, princpt) -> np.ndarray:
     abs_depth = _f64(abs_depth, (2,), "abs_depth")
     focal = _f64(focal, (2,), "focal")
     princpt = _f64(princpt, (2,), "princpt")
-    side_depth = np.repeat(abs_depth, 21, axis=1)  # (N, 42): right depth x21, then left x21
+    side_depth = np.repeat(abs_depth, HAND_JOINTS, axis=1)  # (N, 42): right x21, then left x21
     z = uvd[..., 2] + side_depth
     return _pinhole_inverse(uvd[..., 0], uvd[..., 1], z, focal[:, None], princpt[:, None])
 
@@ -97,10 +99,7 @@ def backproject_joints(joints_uvd_img, abs_depth, focal, princpt) -> np.ndarray:
 def root_relative(joints) -> np.ndarray:
     """joints (N, 42, 3) mm -> (N, 42, 3) mm: each hand minus its own root (right 20, left 41)."""
     j = _f64(joints, (NUM_JOINTS, 3), "joints")
-    out = np.empty_like(j)
-    out[:, RIGHT] = j[:, RIGHT] - j[:, ROOT_RIGHT, None]
-    out[:, LEFT] = j[:, LEFT] - j[:, ROOT_LEFT, None]
-    return out
+    return j - j[:, list(ROOT_OF_JOINT)]
 
 
 def effective_joint_valid(joint_valid) -> np.ndarray:
@@ -109,11 +108,7 @@ def effective_joint_valid(joint_valid) -> np.ndarray:
     The dataset layer already folds root validity in (then this changes nothing); applying it
     again keeps root-relative errors from using an unreliable root.
     """
-    v = _bool(joint_valid, (NUM_JOINTS,), "joint_valid")
-    out = v.copy()
-    out[:, RIGHT] &= v[:, ROOT_RIGHT, None]
-    out[:, LEFT] &= v[:, ROOT_LEFT, None]
-    return out
+    return with_root_validity(_bool(joint_valid, (NUM_JOINTS,), "joint_valid"))
 
 
 def per_joint_errors(pred_cam, gt_cam, joint_valid) -> np.ndarray:
@@ -199,12 +194,12 @@ def mrrpe_per_image(
     gt = _f64(gt_cam, (NUM_JOINTS, 3), "gt_cam")
     valid = _bool(joint_valid, (NUM_JOINTS,), "joint_valid")
     codes = hand_type_codes(hand_type)
-    rl, rr = uvd[:, ROOT_LEFT], uvd[:, ROOT_RIGHT]
+    rl, rr = uvd[:, LEFT_ROOT], uvd[:, RIGHT_ROOT]
     left = _pinhole_inverse(rl[:, 0], rl[:, 1], rl[:, 2] + z_right + d, focal, princpt)
     right = _pinhole_inverse(rr[:, 0], rr[:, 1], rr[:, 2] + z_right, focal, princpt)
-    gt_rel = gt[:, ROOT_LEFT] - gt[:, ROOT_RIGHT]
+    gt_rel = gt[:, LEFT_ROOT] - gt[:, RIGHT_ROOT]
     err = np.sqrt(np.sum(((left - right) - gt_rel) ** 2, axis=-1))
-    applies = (codes == 2) & valid[:, ROOT_RIGHT] & valid[:, ROOT_LEFT]
+    applies = (codes == 2) & valid[:, RIGHT_ROOT] & valid[:, LEFT_ROOT]
     return np.where(applies, err, np.nan)
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
+from core.errors import DigitError
+from core.files import load_torch_file
+from core.parts import DIGIT_TO_MANO_PART, LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET
 from digit.model.config import NetworkConfig
 from digit.model.network import DigitNet
 from digit.official_keys import OFFICIAL_KEYS, PREFIX
-from render.errors import DigitError
-from render.parts import DIGIT_TO_MANO_PART, LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET
 
 OFFICIAL_BACKBONE = "hrnet_w32"
 
@@ -144,16 +145,7 @@ def load_official_checkpoint(path: str | Path, variant: str = "digit") -> DigitN
     Read with `torch.load(weights_only=True, map_location="cpu")`; a `state_dict` wrapper (a
     Lightning checkpoint) is accepted. Any problem: one DigitError line naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DigitError(f"{path}: checkpoint not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip / unsafe-global errors: one line for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DigitError(
-            f"{path}: cannot read checkpoint ({type(exc).__name__}: {first[:120]})"
-        ) from None
+    obj = load_torch_file(path, "checkpoint")
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     return _load(obj, variant, str(path))

@@ -17,13 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from digit.model.config import DEPTH_UNITS, FEATURE_STRIDE, NUM_JOINTS, ROOT_BINS
+from core.joints import LEFT_ROOT, NUM_JOINTS, RIGHT_ROOT, ROOT_OF_JOINT, with_root_validity
+from digit.data.crop import CROP_SIZE, inside_crop
+from digit.model.config import DEPTH_UNITS, FEATURE_STRIDE, ROOT_BINS
 from digit.model.decode import mm_to_heatmap_depth, mm_to_root_bins
-
-HAND_JOINTS = 21
-RIGHT_ROOT = 20
-LEFT_ROOT = 41
-CROP_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -53,14 +50,7 @@ class PoseTargets:
 def hand_root_depth(depth_mm: torch.Tensor) -> torch.Tensor:
     """Each joint's hand root depth: (B, 42) mm -> (B, 42) mm (right joints get joint 20's
     depth, left joints joint 41's)."""
-    right = depth_mm[:, RIGHT_ROOT : RIGHT_ROOT + 1].expand(-1, HAND_JOINTS)
-    left = depth_mm[:, LEFT_ROOT : LEFT_ROOT + 1].expand(-1, HAND_JOINTS)
-    return torch.cat([right, left], dim=1)
-
-
-def inside_crop(joints_px: torch.Tensor, crop_size: int = CROP_SIZE) -> torch.Tensor:
-    """Official in-crop test 0 <= u < S and 0 <= v < S: (B, J, 2) pixels -> (B, J) bool."""
-    return ((joints_px >= 0) & (joints_px < crop_size)).all(dim=-1)
+    return depth_mm[:, list(ROOT_OF_JOINT)]
 
 
 def in_unit_range(coord: torch.Tensor, size: int) -> torch.Tensor:
@@ -116,14 +106,7 @@ def build_pose_targets(
         & torch.isfinite(px).all(dim=-1)
     )
     if require_valid_root:
-        root_ok = torch.cat(
-            [
-                valid[:, RIGHT_ROOT : RIGHT_ROOT + 1].expand(-1, HAND_JOINTS),
-                valid[:, LEFT_ROOT : LEFT_ROOT + 1].expand(-1, HAND_JOINTS),
-            ],
-            dim=1,
-        )
-        valid = valid & root_ok
+        valid = with_root_validity(valid)
 
     hand_type_f = hand_type.to(dtype)
     both_hands = (hand_type_f > 0.5).all(dim=-1)

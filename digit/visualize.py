@@ -12,19 +12,24 @@ class legend; and one `predictions.json` for the whole run.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, UnidentifiedImageError
+from PIL import Image, ImageDraw
 
+from core.boxes import crop_box_from_bbox
+from core.drawing import draw_skeleton, legend_image, overlay_mask
+from core.errors import DigitError
+from core.files import atomic_path, atomic_write_bytes
+from core.image_io import load_rgb
+from core.parts import LEFT_OFFSET, RIGHT_OFFSET
+from core.progress import progress
 from digit.checkpoint import load_network
 from digit.data.crop import (
     CROP_SIZE,
-    apply_affine,
+    crop_to_image,
     crop_transform,
     invert_affine,
     upsample_labels_nearest,
@@ -32,11 +37,6 @@ from digit.data.crop import (
     warp_labels,
 )
 from digit.model import DigitNet
-from render.drawing import draw_skeleton, legend_image, overlay_mask
-from render.errors import DigitError
-from render.interhand import crop_box_from_bbox
-from render.parts import LEFT_OFFSET, RIGHT_OFFSET
-from render.progress import progress
 
 HAND_THRESHOLD = 0.5  # a hand is drawn when its handedness probability exceeds this
 PANEL_GAP = 8
@@ -78,18 +78,6 @@ def parse_bbox(text: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """RGB image (H, W, 3) uint8; a missing or unreadable file is one DigitError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DigitError(f"{path}: image not found")
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DigitError(f"{path}: cannot read image ({type(exc).__name__})") from None
-
-
 def whole_image_bbox(height: int, width: int) -> np.ndarray:
     """The whole image as a bbox: pixel centres at integers, so it spans -0.5 .. W - 0.5."""
     return np.array([-0.5, -0.5, width, height], dtype=np.float64)
@@ -121,15 +109,13 @@ def predict_image(
     pixels = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0
     crop = warp_image(pixels, A, CROP_SIZE)
     out = net(crop)
-    back = invert_affine(A)
-    uvd = out.joints_uvd[0].double().cpu().numpy()
-    joints = np.concatenate([apply_affine(back, uvd[:, :2]), uvd[:, 2:]], axis=1)
+    joints = crop_to_image(out.joints_uvd.double().cpu().numpy(), A[None])[0]
     segmentation = None
     if out.segm_logits is not None:
         labels = out.segm_logits[0].argmax(0)  # (128, 128)
         labels = upsample_labels_nearest(labels, CROP_SIZE // labels.shape[-1])
         labels = _segmentation_classes(labels, out.segm_logits.shape[1])
-        segmentation = warp_labels(labels[None].cpu(), back, (h, w))[0].numpy()
+        segmentation = warp_labels(labels[None].cpu(), invert_affine(A), (h, w))[0].numpy()
     return ImagePrediction(
         joints_uvd_img=joints,
         handedness_prob=torch.sigmoid(out.handedness_logits[0]).double().cpu().numpy(),
@@ -176,18 +162,6 @@ def prediction_panel(image: np.ndarray, pred: ImagePrediction) -> Image.Image:
 # ---- the demo run -----------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temporary file beside `path`, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _panel_names(images: list[Path]) -> list[str]:
     """`<stem>_pred.png`, with `-2`, `-3`, ... added to repeated stems."""
     names, seen = [], {}
@@ -227,17 +201,18 @@ def run_demo(
     images = [Path(p) for p in images]
     net, info = load_network(checkpoint, device)
     for path in images:  # fail before writing anything
-        load_image(path)
+        load_rgb(path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
     records = []
     with progress(len(images), "digit-demo") as bar:
         for path, name, box in zip(images, _panel_names(images), boxes, strict=True):
-            image = load_image(path)
+            image = load_rgb(path)
             pred = predict_image(net, image, box)
             panel = prediction_panel(image, pred)
-            _atomic_write(out / name, lambda f, p=panel: p.save(f, format="PNG"))
+            with atomic_path(out / name) as tmp:
+                panel.save(tmp, format="PNG")
             records.append(prediction_record(path, name, pred))
             bar.advance(1)
     doc = {
@@ -247,5 +222,5 @@ def run_demo(
         "images": records,
     }
     text = json.dumps(doc, indent=1).encode()
-    _atomic_write(out / "predictions.json", lambda f: f.write(text))
+    atomic_write_bytes(out / "predictions.json", text)
     return records

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from render.drawing import legend_image
+from core.drawing import legend_image
+from core.parts import palette
 from render.hand_model import HandModel
 from render.mano import load_mano_pickle
-from render.parts import face_classes, palette, vertex_parts_from_weights
+from render.part_labels import face_classes, vertex_parts_from_weights
 from render.raster import rasterize
 from render.synthetic_data.images import vertex_normals
 from render.synthetic_data.rig import look_at_rotation

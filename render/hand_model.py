@@ -20,7 +20,7 @@ from smplx.lbs import lbs
 from smplx.utils import Struct
 from torch import nn
 
-from render.errors import DigitError
+from core.errors import DigitError
 from render.mano import NUM_JOINTS, REQUIRED_KEYS, load_mano_pickle
 
 SIDES: tuple[str, str] = ("right", "left")

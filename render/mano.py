@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 try:  # numpy >= 1.26 ships the private ``numpy._core`` package (numpy 2 pickles name it)
     from numpy._core.multiarray import _reconstruct as _np_reconstruct

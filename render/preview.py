@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw
 
-from render.drawing import draw_skeleton
-from render.errors import DigitError
-from render.interhand import InterHandSplit
-
-
-def load_rgb(path: Path) -> Image.Image:
-    """An image file as RGB; a missing or corrupt file is one DigitError line."""
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise DigitError(f"{path}: image not found") from None
-    except OSError as exc:
-        raise DigitError(f"{path}: cannot read image ({exc})") from None
+from core.drawing import draw_skeleton
+from core.image_io import load_rgb
+from core.interhand.reader import InterHandSplit
 
 
 def preview_sheet(split: InterHandSplit, indices: list[int], columns: int = 4) -> Image.Image:
@@ -31,7 +18,8 @@ def preview_sheet(split: InterHandSplit, indices: list[int], columns: int = 4) -
     sheet = Image.new("RGB", (columns * tile, rows * (tile + 16)), (255, 255, 255))
     for k, i in enumerate(indices):
         rec = split[i]
-        im = draw_skeleton(load_rgb(rec.image_path), rec.joints_img, rec.joint_valid)
+        image = Image.fromarray(load_rgb(rec.image_path))
+        im = draw_skeleton(image, rec.joints_img, rec.joint_valid)
         x, y, w, h = rec.bbox
         ImageDraw.Draw(im).rectangle([x, y, x + w, y + h], outline=(255, 255, 0))
         scale = tile / max(im.size)

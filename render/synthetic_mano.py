@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from core.files import atomic_write_bytes
+
 SYNTHETIC_MODEL_VERSION = 1
 N_JOINTS = 16
 MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
@@ -1053,8 +1055,6 @@ def write_synthetic_mano(out_dir: Path) -> list[Path]:
     paths = []
     for side, name in (("right", "MANO_RIGHT.pkl"), ("left", "MANO_LEFT.pkl")):
         path = out_dir / name
-        tmp = out_dir / (name + ".tmp")
-        tmp.write_bytes(synthetic_mano_bytes(side))
-        tmp.replace(path)
+        atomic_write_bytes(path, synthetic_mano_bytes(side))
         paths.append(path)
     return paths

@@ -8,7 +8,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from render.assets import SYNTHETIC_MANO_DIR
+from core.assets import SYNTHETIC_MANO_DIR
 from render.synthetic_mano import write_synthetic_mano
 
 

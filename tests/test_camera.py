@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render.camera import (
+from core.camera import (
     Camera,
     backproject,
     camera_to_world,

@@ -9,10 +9,10 @@ import pickle
 import pytest
 import torch
 
+from core.errors import DigitError
 from digit.checkpoint import load_network, save_checkpoint
 from digit.model import DigitNet, NetworkConfig
 from digit.official import to_official_state_dict
-from render.errors import DigitError
 
 
 def _tiny_net(seed: int = 0, **overrides) -> DigitNet:

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 from PIL import Image
 
-from render.data_root import default_data_root, resolve_data_root
-from render.parts import palette
+from core.parts import palette
+from core.paths import default_data_root, resolve_data_root
 
 
 def _cli(*args: str, env=None) -> subprocess.CompletedProcess:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.parts import swap_hands
 from digit.data.crop import (
     apply_affine,
     compose_affine,
@@ -20,7 +21,6 @@ from digit.data.crop import (
     warp_image,
     warp_labels,
 )
-from render.parts import swap_hands
 
 BOX = [100.0, 50.0, 200.0, 200.0]  # centre (200, 150), 200 px -> 256 px: factor 1.28
 

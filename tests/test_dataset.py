@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import DigitError
+from core.interhand.reader import InterHandSplit
+from core.mask_cache import MaskCache
 from digit.data.augment import AugmentSettings
 from digit.data.batch import Batch
 from digit.data.crop import apply_affine, crop_transform
 from digit.data.dataset import InterHandDataset, collate, make_loader, set_loader_epoch
-from render.errors import DigitError
-from render.interhand import InterHandSplit
-from render.mask_cache.layout import MaskCache
 
 NO_AUG = AugmentSettings(enabled=False)
 FLIP_ONLY = AugmentSettings(shift=0.0, scale_factor=0.0, rot_prob=0.0, flip_prob=1.0,

@@ -13,10 +13,11 @@ import torch
 from PIL import Image
 
 from cli import demo_app
+from core.image_io import load_rgb
 from digit.checkpoint import save_checkpoint
 from digit.data.crop import apply_affine, crop_transform
 from digit.model import DigitNet, DigitOutput, NetworkConfig
-from digit.visualize import TITLE_H, load_image, parse_bbox, predict_image, whole_image_bbox
+from digit.visualize import TITLE_H, parse_bbox, predict_image, whole_image_bbox
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_predict_image_maps_joints_back(tiny_checkpoint, images):
     from digit.checkpoint import load_network
 
     net, _ = load_network(tiny_checkpoint)
-    image = load_image(images[1])  # landscape 334 x 512
+    image = load_rgb(images[1])  # landscape 334 x 512
     pred = predict_image(net, image, parse_bbox("200,100,50,80"))
     A = crop_transform(pred.crop_box)
     crop_uv = apply_affine(A, pred.joints_uvd_img[:, :2])
@@ -209,7 +210,8 @@ def test_bad_bbox_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint, im
 def test_split_images_use_their_annotated_boxes(
     tmp_path, monkeypatch, capsys, tiny_checkpoint, synthetic_root
 ):
-    from render.interhand import InterHandSplit, crop_box_from_bbox
+    from core.boxes import crop_box_from_bbox
+    from core.interhand.reader import InterHandSplit
 
     out = tmp_path / "split"
     code, _, err = _run_cli(

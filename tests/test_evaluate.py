@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from cli import eval_app
+from core.errors import DigitError
+from core.interhand.reader import InterHandSplit
 from digit import eval_report
 from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
@@ -30,8 +32,6 @@ from digit.evaluate import (
 )
 from digit.metrics import evaluate
 from digit.model import DigitNet, DigitOutput, NetworkConfig
-from render.errors import DigitError
-from render.interhand import InterHandSplit
 
 SPLIT = "test"
 # interaction degrees given to the interacting images in turn (NaN: no IoU, e.g. no MANO fit)

@@ -12,8 +12,8 @@ import torch
 from smplx.utils import Struct
 
 import render.hand_model as hand_model
-from render.assets import SYNTHETIC_MANO_DIR
-from render.errors import DigitError
+from core.assets import SYNTHETIC_MANO_DIR
+from core.errors import DigitError
 from render.hand_model import (
     HandModel,
     fix_left_shapedirs,

@@ -7,15 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render.errors import DigitError
-from render.interhand import (
+from core.boxes import bbox_from_joints, crop_box_from_bbox, joints_in_image
+from core.errors import DigitError
+from core.interhand.reader import (
     InterHandSplit,
-    bbox_from_joints,
-    crop_box_from_bbox,
-    hand_type_pair,
-    joints_in_image,
-    shard_bounds,
 )
+from core.joints import hand_type_pair
+from core.splits import shard_bounds
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interhand26m_samples"
 NAMES = {

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from core.interhand.reader import InterHandSplit
+from core.mask_cache import ATTRIBUTES, DATASETS, MaskCache
+from core.parts import class_table_json
 from render.hand_model import SIDES, HandModel
-from render.interhand import InterHandSplit
 from render.mano import load_mano_pickle
-from render.mask_cache.layout import ATTRIBUTES, DATASETS, MaskCache
 from render.mask_cache.scene import (
     FORWARD_BATCH,
     fit_error_mm,
@@ -25,10 +26,10 @@ from render.mask_cache.scene import (
     silhouette_iou,
     world_to_camera_exact,
 )
-from render.parts import class_table_json, face_classes, vertex_parts_from_weights
+from render.part_labels import face_classes, vertex_parts_from_weights
 from render.raster import RasterSettings, rasterize
 
-# MANO part ids (render.parts.PART_NAMES) of each IH finger: thumb, index, middle, ring, pinky.
+# MANO part ids (core.parts.PART_NAMES) of each IH finger: thumb, index, middle, ring, pinky.
 FINGER_PARTS = ((13, 14, 15), (1, 2, 3), (4, 5, 6), (10, 11, 12), (7, 8, 9))
 
 

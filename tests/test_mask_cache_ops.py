@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from cli.render_app import main as render_main
-from render.errors import DigitError
+from core.errors import DigitError
+from core.mask_cache import DATASETS, MaskCache
 from render.mask_cache.builder import build_masks, default_output
-from render.mask_cache.layout import DATASETS, MaskCache
 from render.mask_cache.merge import merge_shards
 from render.mask_cache.pieces import PartialDir, partial_dir_for
 from render.mask_cache.show import show_mask
@@ -262,8 +262,8 @@ def test_cli_build_verify_show(monkeypatch, capsys, synthetic_root, tmp_path):
 
 
 def test_part_labels_from_digit_json(synthetic_root, mask_cache_train, tmp_path):
+    from core.parts import DIGIT_TO_MANO_PART
     from render.hand_model import HandModel
-    from render.parts import DIGIT_TO_MANO_PART
 
     n_sealed = HandModel.from_dir(synthetic_root / "mano").num_vertices("right") + 1
     palm = DIGIT_TO_MANO_PART.index(0)  # DIGIT's value for MANO's palm

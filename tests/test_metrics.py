@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from core.camera import backproject, intrinsics
 from digit.metrics import (
     INTERACTION_BINS,
     backproject_joints,
@@ -21,7 +22,6 @@ from digit.metrics import (
     per_joint_errors,
     root_relative,
 )
-from render.camera import backproject, intrinsics
 
 RIGHT_NONROOT = list(range(20))
 LEFT_NONROOT = list(range(21, 41))

@@ -11,6 +11,7 @@ import pytest
 import timm
 import torch
 
+from core.errors import DigitError
 from digit.model import VARIANTS, DigitNet, NetworkConfig, count_parameters, parameter_breakdown
 from digit.model.backbone import build_backbone, create_backbone, prune_hrnet
 from digit.model.decode import (
@@ -25,7 +26,6 @@ from digit.model.decode import (
     soft_argmax_2d,
 )
 from digit.model.segmentation import semantic_input
-from render.errors import DigitError
 
 TINY = "hrnet_w18_small"
 SIZE = 64  # smallest input the architecture allows (multiple of 32): fast on 2 CPU cores

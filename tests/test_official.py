@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.errors import DigitError
 from digit.model import DigitNet, NetworkConfig
 from digit.official import (
     load_official_checkpoint,
@@ -17,7 +18,6 @@ from digit.official import (
     to_official_state_dict,
 )
 from digit.official_keys import COUNT, OFFICIAL_KEYS, PREFIX
-from render.errors import DigitError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 KEYS_JSON = SHARED / "reference" / "digit_official_state_dict.json"

@@ -8,16 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from render.assets import TEXTURES_DIR
-from render.errors import DigitError
-from render.parts import (
-    DIGIT_TO_MANO_PART,
-    class_table,
-    class_table_json,
+from core.assets import TEXTURES_DIR
+from core.errors import DigitError
+from core.parts import DIGIT_TO_MANO_PART, class_table, class_table_json, palette, swap_hands
+from render.part_labels import (
     face_classes,
     face_parts,
-    palette,
-    swap_hands,
     vertex_parts_from_digit_json,
     vertex_parts_from_weights,
 )

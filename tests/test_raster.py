@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from render.errors import DigitError
+from core.errors import DigitError
 from render.raster import (
     Fragments,
     RasterSettings,

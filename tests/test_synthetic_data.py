@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from render.camera import intrinsics
+from core.camera import intrinsics
+from core.interhand.reader import InterHandSplit
 from render.hand_model import HandModel
-from render.interhand import InterHandSplit
 from render.synthetic_data.generate import SyntheticSettings, make_synthetic
 from render.synthetic_data.writer import skeleton_text
 
@@ -160,7 +160,7 @@ def test_no_images_and_refusing_to_overwrite(tmp_path):
     )
     assert not (root / "images").exists()
     assert len(InterHandSplit.from_root(root, "test")) > 0
-    from render.errors import DigitError
+    from core.errors import DigitError
 
     with pytest.raises(DigitError, match="exists and is not empty"):
         make_synthetic(root, SyntheticSettings(images=False))

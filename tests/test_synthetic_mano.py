@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from core.assets import SYNTHETIC_MANO_DIR
 from render import synthetic_mano as sm
-from render.assets import SYNTHETIC_MANO_DIR
 
 smplx = pytest.importorskip("smplx")
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from core.errors import DigitError
 from digit.data.batch import Batch
 from digit.data.crop import crop_to_image
 from digit.losses import LossWeights
 from digit.targets import PoseTargets
 from digit.train import TrainConfig, resolve_config, train
 from digit.train.loop import amp_dtype
-from render.errors import DigitError
 
 SIZE = 64  # crop side of the fake samples (heatmaps 16 x 16, labels 32 x 32)
 

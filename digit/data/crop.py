@@ -2,7 +2,7 @@
 
 Conventions (`reference/interhand26m.md`, "Official training-time processing"):
 - Pixel centres sit at integer coordinates in both images (OpenCV's, as `cv2.warpAffine` uses).
-- A crop box [x, y, w, h] (already the square x1.25 box of `render.interhand.crop_box_from_bbox`)
+- A crop box [x, y, w, h] (already the square x1.25 box of `core.boxes.crop_box_from_bbox`)
   is mapped as the official `gen_trans_from_patch_cv` maps it: the box centre (x + w/2, y + h/2)
   goes to the crop centre (S/2, S/2) = (128, 128), and the box's half extents to S/2, so the
   corner (x, y) lands on (0, 0) and (x + w, y + h) on (S, S) (not S - 1: the official convention).
@@ -11,7 +11,7 @@ Conventions (`reference/interhand26m.md`, "Official training-time processing"):
   (+x right, +y down), so the content appears turned counter-clockwise on screen in the crop;
   `flip` mirrors the original image (x -> W - 1 - x) before cropping, as the official code does.
   After a flip, the caller swaps the right/left joint blocks (`swap_joint_hands`) and the part
-  labels (`render.parts.swap_hands`).
+  labels (`core.parts.swap_hands`).
 - Affine matrices A are (2, 3) float64 and map points forward: [u, v] = A @ [x, y, 1].
 
 Matrices and points are numpy (torch tensors are accepted by `apply_affine` and
@@ -26,12 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from render.errors import DigitError
+from core.errors import DigitError
+from core.joints import HAND_JOINTS, NUM_JOINTS
 
 CROP_SIZE = 256  # network input, pixels
 LABEL_SIZE = 128  # segmentation target and logits, pixels
-NUM_JOINTS = 42  # right 0..20, left 21..41
-HAND_JOINTS = 21
 
 Array = np.ndarray | torch.Tensor
 

@@ -6,7 +6,7 @@ One item per image of a split (data.json order). Per item (`InterHandDataset.__g
    `digit.data.augment`), bilinear, colour gain and clip in 0..255, then / 255;
 2. the 42 joints (data.json projection) mapped by A, with camera depth and data.json validity;
    a flip swaps the right/left joint blocks, their validity and the hand-type bits;
-3. the full-resolution part mask of the cache (`render.mask_cache.layout.MaskCache`), warped by
+3. the full-resolution part mask of the cache (`core.mask_cache.MaskCache`), warped by
    A with nearest-neighbour, hands swapped on flip, nearest-downsampled S -> S/2;
 4. evaluation fields, never flipped: A, camera-frame joints, validity, root depths, intrinsics.
 `collate` stacks items into a `digit.data.batch.Batch` and builds the training targets.
@@ -30,6 +30,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from core.errors import DigitError
+from core.image_io import load_rgb
+from core.interhand.reader import InterHandSplit
+from core.joints import LEFT_ROOT, RIGHT_ROOT
+from core.mask_cache import MaskCache
+from core.parts import swap_hands
+from core.paths import resolve_data_root
+from core.splits import check_split
 from digit.data.augment import (
     NO_AUGMENT,
     AugmentParams,
@@ -48,14 +56,6 @@ from digit.data.crop import (
     warp_labels,
 )
 from digit.targets import build_pose_targets
-from render.data_root import resolve_data_root
-from render.errors import DigitError
-from render.interhand import SPLITS, InterHandSplit
-from render.mask_cache.layout import MaskCache
-from render.parts import swap_hands
-from render.preview import load_rgb
-
-RIGHT_ROOT, LEFT_ROOT = 20, 41
 
 
 def default_mask_path(data_root: Path, split: str) -> Path:
@@ -100,8 +100,7 @@ class InterHandDataset(Dataset):
         seed: int = 0,
         limit: int | None = None,
     ) -> None:
-        if split not in SPLITS:
-            raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+        check_split(split)
         if input_size % 4:
             raise DigitError(f"input size: must be a multiple of 4, got {input_size}")
         if limit is not None and limit < 1:
@@ -255,7 +254,7 @@ class InterHandDataset(Dataset):
     ) -> torch.Tensor:
         """(3, S, S) float32 in [0, 1]: bilinear crop, colour gain and clip in 0..255, / 255."""
         path = self.split.image_path(i)
-        rgb = np.array(load_rgb(path))  # writable copy for torch
+        rgb = load_rgb(path)
         if rgb.shape[:2] != tuple(int(x) for x in hw):
             raise DigitError(
                 f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels, "

@@ -28,7 +28,8 @@ import torch
 from timm.models.hrnet import HighResolutionNetFeatures
 from torch import nn
 
-from render.errors import DigitError
+from core.errors import DigitError
+from core.files import load_torch_file
 
 
 def _create(name: str, pretrained: bool, out_index: int | None) -> nn.Module:
@@ -121,13 +122,7 @@ def load_backbone_state(model: nn.Module, state_dict: Mapping[str, object], sour
 
 def load_backbone_file(model: nn.Module, path: str | Path) -> None:
     """Load local pretrained weights (see `load_backbone_state`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DigitError(f"{path}: backbone weights file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle / zip errors of all kinds: one line for the user
-        raise DigitError(f"{path}: cannot read backbone weights ({type(exc).__name__})") from None
+    obj = load_torch_file(path, "backbone weights file")
     load_backbone_state(model, obj, str(path))
 
 

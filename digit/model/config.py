@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 VARIANTS: tuple[str, ...] = (
     "baseline",
@@ -36,7 +36,6 @@ SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
 # ~1.2 M backbone parameters after pruning) so that CPU tests and smoke runs are quick.
 PRESET_BACKBONES: dict[str, str] = {"paper": "hrnet_w32", "tiny": "hrnet_w18_small"}
 
-NUM_JOINTS = 42  # right 0..20, left 21..41 (InterHand2.6M order)
 FEATURE_CHANNELS = 32  # F: backbone features at stride 4
 FEATURE_STRIDE = 4  # crop pixel = heatmap unit x 4
 SEMANTIC_CHANNELS = 512  # S'

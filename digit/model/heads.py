@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from digit.model.config import NUM_JOINTS
+from core.joints import NUM_JOINTS
 
 
 def joint_map_conv(in_ch: int) -> nn.Conv2d:

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from core.errors import DigitError
 from digit.losses import AVERAGES, LossWeights
 from digit.model import VARIANTS, NetworkConfig
 from digit.model.config import PRESET_BACKBONES
-from render.errors import DigitError
 
 PRESETS: tuple[str, ...] = ("paper", "tiny")
 AMP_MODES: tuple[str, ...] = ("auto", "bf16", "fp16", "off")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
+from core.errors import DigitError
+from core.files import load_torch_file
+from core.progress import progress
 from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
 from digit.data.crop import crop_to_image
@@ -38,8 +41,6 @@ from digit.metrics import evaluate
 from digit.model import DigitNet
 from digit.train import distributed
 from digit.train.config import TrainConfig, load_yaml, write_yaml
-from render.errors import DigitError
-from render.progress import progress
 
 # Fields a resumed run may change: they do not alter what is computed.
 RESUMABLE_CHANGES = ("max_steps", "num_workers", "device", "eval_every", "log_every", "out")
@@ -130,7 +131,7 @@ def resolve_data(cfg: TrainConfig, log: Callable[[str], None]) -> DataPaths:
     """The data root and mask files of `cfg`. Missing train masks: for the synthetic default
     (no data_root and no masks given) they are built here (said on stderr); otherwise one
     DigitError naming the file and the `digit-render build-masks` command to run."""
-    from render.data_root import resolve_data_root
+    from core.paths import resolve_data_root
 
     root = resolve_data_root(Path(cfg.data_root) if cfg.data_root else None)
     masks_dir = Path(cfg.masks) if cfg.masks else root / "masks"
@@ -280,15 +281,6 @@ def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
         )
 
 
-def _load_last(path: Path, device: torch.device) -> dict:
-    if not path.is_file():
-        raise DigitError(f"{path}: no checkpoint to resume from")
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:
-        raise DigitError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
-
-
 # ---- the loop ---------------------------------------------------------------------------------
 
 
@@ -373,7 +365,7 @@ def _train(cfg, resume, dist, run_dir, train_set, val_set, loader_fn, show_progr
 
     step, best = 0, None
     if resume:
-        state = _load_last(last_path, device)
+        state = load_torch_file(last_path, "checkpoint to resume from", device)
         _check_resumable(state.get("config", {}), cfg, last_path)
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -6,7 +6,6 @@ never recompressed, so assembling is fast and the stored bytes equal the pieces'
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,15 +13,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from render.errors import DigitError
-from render.mask_cache.layout import (
+from core.errors import DigitError
+from core.files import atomic_path
+from core.mask_cache import (
     COMPRESSION,
     MASKS,
     PER_IMAGE,
     CacheAttributes,
     create_datasets,
 )
-from render.mask_cache.pieces import TMP_MARK
 
 
 def block_rows(path: Path) -> int:
@@ -81,8 +80,7 @@ def assemble(
     total = sum(block_rows(b) for b in blocks)
     if total == 0:
         raise DigitError(f"{out}: nothing to write (no images)")
-    tmp = out.with_name(f"{out.name}{TMP_MARK}{os.getpid()}")
-    try:
+    with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as f:
             replace(attrs, complete=False).write(f)
             create_datasets(f, total, canvas_hw)
@@ -95,7 +93,4 @@ def assemble(
                 if advance is not None:
                     advance(n)
             replace(attrs, complete=True).write(f)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return total

@@ -23,20 +23,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from render.data_root import resolve_data_root, resolve_mano_dir
-from render.errors import DigitError
-from render.hand_model import MODEL_FILES, HandModel, file_sha256
-from render.interhand import SPLITS, AnnotationFiles, InterHandSplit, shard_bounds
-from render.mask_cache.assemble import assemble
-from render.mask_cache.layout import (
+from core.errors import DigitError
+from core.files import TMP_MARK
+from core.interhand.reader import AnnotationFiles, InterHandSplit
+from core.mask_cache import (
     COMPRESSION,
     COMPRESSION_OPTS,
     FORMAT_VERSION,
     CacheAttributes,
     is_complete_cache,
 )
+from core.parts import class_table_json
+from core.paths import resolve_data_root, resolve_mano_dir
+from core.progress import progress
+from core.splits import check_split, shard_bounds
+from render.hand_model import MODEL_FILES, HandModel, file_sha256
+from render.mask_cache.assemble import assemble
 from render.mask_cache.pieces import (
-    TMP_MARK,
     PartialDir,
     PieceSpec,
     plan_pieces,
@@ -51,8 +54,6 @@ from render.mask_cache.scene import (
     scene_topology,
     vertex_parts,
 )
-from render.parts import class_table_json
-from render.progress import progress
 from render.raster import CONVENTION_VERSION, DEFAULT_NEAR_MM, RasterSettings, resolve_backend
 
 DEFAULT_PIECE_SIZE = 256
@@ -255,8 +256,7 @@ def plan_build(
     piece_size: int,
 ) -> BuildPlan:
     """Check every input (cheap checks first, annotations last) and plan the build."""
-    if split not in SPLITS:
-        raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+    check_split(split)
     if workers < 1:
         raise DigitError(f"--workers: must be at least 1, got {workers}")
     if limit is not None and limit < 1:

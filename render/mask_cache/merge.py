@@ -11,11 +11,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from render.errors import DigitError
-from render.interhand import shard_bounds
+from core.errors import DigitError
+from core.mask_cache import CacheAttributes, is_complete_cache, open_cache
+from core.progress import progress
+from core.splits import shard_bounds
 from render.mask_cache.assemble import assemble
-from render.mask_cache.layout import CacheAttributes, is_complete_cache, open_cache
-from render.progress import progress
 
 
 def _shard_info(path: Path, attrs: CacheAttributes) -> tuple[int, int, dict]:

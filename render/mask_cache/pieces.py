@@ -19,14 +19,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from render.errors import DigitError
-from render.mask_cache.layout import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE
+from core.errors import DigitError
+from core.files import TMP_MARK, atomic_path, atomic_write_text
+from core.mask_cache import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE
 from render.mask_cache.scene import PieceResult
 
 SETTINGS_FILE = "settings.json"
 LOCK_FILE = "lock"
 PIECE_PREFIX = "piece-"
-TMP_MARK = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ def piece_path(partial: Path, index: int) -> Path:
 
 def write_piece(path: Path, result: PieceResult) -> None:
     """Write one piece atomically (temporary name in the same folder, then os.replace)."""
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             hmax, wmax = result.masks.shape[1:]
             f.create_dataset(
@@ -77,9 +76,6 @@ def write_piece(path: Path, result: PieceResult) -> None:
                     f.create_dataset(
                         name, data=np.asarray(getattr(result, name), dtype=dtype), track_times=False
                     )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class PartialDir:
@@ -138,9 +134,7 @@ class PartialDir:
             for item in self.path.iterdir():
                 if item.name != LOCK_FILE:
                     shutil.rmtree(item) if item.is_dir() else item.unlink()
-        tmp = file.with_name(SETTINGS_FILE + TMP_MARK + str(os.getpid()))
-        tmp.write_text(json.dumps(wanted, sort_keys=True, indent=1) + "\n")
-        os.replace(tmp, file)
+        atomic_write_text(file, json.dumps(wanted, sort_keys=True, indent=1) + "\n")
 
     def finished(self) -> set[int]:
         """Indices of the pieces already written."""

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from render.errors import DigitError
+from core.errors import DigitError
+from core.interhand.reader import InterHandSplit
 from render.hand_model import MODEL_FILES, SIDES, HandModel
-from render.interhand import InterHandSplit
 from render.mano import load_mano_pickle
-from render.parts import face_classes, vertex_parts_from_digit_json, vertex_parts_from_weights
+from render.part_labels import face_classes, vertex_parts_from_digit_json, vertex_parts_from_weights
 from render.raster import RasterSettings, rasterize_labels, rasterize_silhouette
 
 FORWARD_BATCH = 32

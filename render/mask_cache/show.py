@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from render.drawing import draw_skeleton, legend_image, overlay_mask
-from render.errors import DigitError
-from render.interhand import InterHandSplit
-from render.mask_cache.layout import MaskCache
-from render.preview import load_rgb
+from core.drawing import draw_skeleton, legend_image, overlay_mask
+from core.errors import DigitError
+from core.image_io import load_rgb
+from core.interhand.reader import InterHandSplit
+from core.mask_cache import MaskCache
 
 _HEADER = 34
 
@@ -28,7 +28,7 @@ def show_picture(cache: MaskCache, index: int, data: InterHandSplit) -> Image.Im
     if row < 0:
         raise DigitError(f"{data.files.data}: image id {image_id} not found")
     rec = data[row]
-    image = load_rgb(rec.image_path)
+    image = Image.fromarray(load_rgb(rec.image_path))
     mask = cache.mask(index)
     if mask.shape != (image.height, image.width):
         raise DigitError(

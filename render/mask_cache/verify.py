@@ -16,16 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from render.errors import DigitError
-from render.hand_model import MODEL_FILES, HandModel
-from render.interhand import InterHandSplit
-from render.mask_cache.builder import annotation_digests, check_raster_options
-from render.mask_cache.layout import (
+from core.errors import DigitError
+from core.interhand.reader import InterHandSplit
+from core.mask_cache import (
     FORMAT_VERSION,
     MASKS,
     PER_IMAGE,
     MaskCache,
 )
+from core.parts import LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET, class_table_json
+from core.progress import progress
+from render.hand_model import MODEL_FILES, HandModel
+from render.mask_cache.builder import annotation_digests, check_raster_options
 from render.mask_cache.scene import (
     PieceInput,
     mask_valid,
@@ -34,8 +36,6 @@ from render.mask_cache.scene import (
     scene_topology,
     vertex_parts,
 )
-from render.parts import LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET, class_table_json
-from render.progress import progress
 from render.raster import RasterSettings
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from render.errors import DigitError
+from core.errors import DigitError
 from render.raster.conventions import BACKGROUND_BARY, BACKGROUND_DEPTH, BACKGROUND_FACE
 from render.raster.inputs import Scene, prepare_scene
 from render.raster.settings import Fragments, RasterSettings

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 
 @dataclass(frozen=True)

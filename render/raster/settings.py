@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from render.errors import DigitError
+from core.errors import DigitError
 from render.raster.conventions import BACKENDS, DEFAULT_NEAR_MM
 
 

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from render.assets import SYNTHETIC_MANO_DIR
-from render.camera import project
-from render.errors import DigitError
+from core.assets import SYNTHETIC_MANO_DIR
+from core.camera import project
+from core.errors import DigitError
+from core.progress import progress
 from render.hand_model import HandModel
 from render.mano import load_mano_pickle
-from render.progress import progress
 from render.raster import rasterize
 from render.synthetic_data import images as img
 from render.synthetic_data.motion import (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from render.camera import intrinsics
+from core.camera import intrinsics
 
 WORKSPACE_CENTRE_MM = np.array([0.0, -80.0, 1000.0])
 PORTRAIT_HW = (512, 334)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from render.parts import NUM_PARTS, class_table, palette
+from core.joints import HAND_PARENTS
+from core.parts import NUM_PARTS, class_table, palette
 
-# InterHand2.6M joint order within a hand: 0-3 thumb (tip first), 4-7 index, 8-11 middle,
-# 12-15 ring, 16-19 pinky, 20 wrist. Parent of k: k+1 inside a finger, the wrist for 3,7,11,15,19.
-IH_PARENTS: tuple[int, ...] = (*(20 if k % 4 == 3 else k + 1 for k in range(20)), -1)
 _FINGER_RGB = ((230, 60, 60), (240, 170, 30), (60, 190, 60), (40, 150, 230), (170, 80, 220))
 
 
@@ -72,7 +70,7 @@ def draw_skeleton(
     for hand in range(n_joints // 21):
         base = 21 * hand
         rim = (255, 255, 255) if hand == 1 else (0, 0, 0)
-        for k, parent in enumerate(IH_PARENTS):
+        for k, parent in enumerate(HAND_PARENTS):
             if parent < 0 or not (valid[base + k] and valid[base + parent]):
                 continue
             a, b = joints_uv[base + k], joints_uv[base + parent]

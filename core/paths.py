@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 
 def digit_home() -> Path:

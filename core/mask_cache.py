@@ -14,7 +14,7 @@ One HDF5 file per split, ``masks_{split}.h5``, N images in data.json order:
   both hands are rendered.
 
 Attributes (JSON text where structured): ``format_version`` int; ``split`` str; ``classes``
-(the class table JSON of ``render.parts``); ``part_labels`` {"source": "skinning"} or
+(the class table JSON of ``core.parts``); ``part_labels`` {"source": "skinning"} or
 {"source": "digit_json", "path", "sha256"}; ``mano`` {"MANO_RIGHT.pkl": sha256,
 "MANO_LEFT.pkl": sha256, "synthetic": bool}; ``mano_dir``, ``data_root`` (absolute paths);
 ``annotations`` {"data_json_sha256", "camera_json_sha256", "joint_3d_json_sha256",
@@ -40,7 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from render.errors import DigitError
+from core.errors import DigitError
 
 FORMAT_VERSION = 1
 COMPRESSION = "gzip"

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from render.camera import Camera, intrinsics
-from render.errors import DigitError
-from render.interhand_schema import (
-    NUM_JOINTS,
+from core.camera import Camera, intrinsics
+from core.errors import DigitError
+from core.interhand.schema import (
     SchemaProblem,
     checked_list,
     finish_entries,
@@ -27,8 +26,7 @@ from render.interhand_schema import (
     parse_mano_hand,
     parse_rootnet,
 )
-
-ROOT_JOINTS = (20, 41)  # right wrist, left wrist
+from core.joints import NUM_JOINTS, with_root_validity
 
 
 def _freeze(obj: Any) -> None:
@@ -389,17 +387,6 @@ def _frame_table(joint_json, mano_json, capture, frame_idx, paths):
     return table, frame_row, counts
 
 
-def combine_joint_valid(data_valid: np.ndarray, trusted: np.ndarray) -> np.ndarray:
-    """The official rule: joint valid AND its hand's root valid (joint 20 right, 41 left).
-
-    data_valid, trusted (..., 42) bool (data.json flags; a known 3D position). Returns (..., 42).
-    """
-    valid = data_valid & trusted
-    right_root = valid[..., ROOT_JOINTS[0] : ROOT_JOINTS[0] + 1]
-    left_root = valid[..., ROOT_JOINTS[1] : ROOT_JOINTS[1] + 1]
-    return np.concatenate([valid[..., :21] & right_root, valid[..., 21:] & left_root], axis=-1)
-
-
 def _rootnet_columns(rootnet: Any, annot_id: np.ndarray, path: Path):
     if type(rootnet) is not list:
         raise DigitError(f"{path}: top level is {type(rootnet).__name__}, expected a list")
@@ -469,7 +456,7 @@ def build_tables(
 
     data_valid = np.frombuffer(b"".join(a[3] for a in chosen), dtype=bool).reshape(n, NUM_JOINTS)
     trusted = np.isfinite(frame_table.joints_world).all(axis=-1)[frame_row]
-    joint_valid = combine_joint_valid(data_valid, trusted)
+    joint_valid = with_root_validity(data_valid & trusted)
     bbox = np.frombuffer(b"".join(a[2] for a in chosen), dtype=np.float64).reshape(n, 4)
     rootnet_cols: dict[str, np.ndarray] = {}
     rootnet_unused = None

@@ -15,119 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from render.camera import Camera, project, world_to_camera
-from render.errors import DigitError
-from render.interhand_schema import (
-    HAND_TYPES,
-    NUM_JOINTS,
-    data_hook,
-    joint_hook,
-    mano_hook,
-    read_json,
-    rootnet_hook,
-)
-from render.interhand_tables import (
-    ROOT_JOINTS,
+from core.boxes import crop_box_from_bbox
+from core.camera import Camera, project, world_to_camera
+from core.errors import DigitError
+from core.interhand.schema import data_hook, joint_hook, mano_hook, read_json, rootnet_hook
+from core.interhand.tables import (
     CameraTable,
     FrameTable,
     IndexReport,
     SplitColumns,
     build_tables,
-    combine_joint_valid,
 )
-
-__all__ = [
-    "HAND_TYPES",
-    "NUM_JOINTS",
-    "ROOT_JOINTS",
-    "SPLITS",
-    "AnnotationFiles",
-    "CameraTable",
-    "FrameTable",
-    "ImageBatch",
-    "ImageRecord",
-    "IndexReport",
-    "InterHandSplit",
-    "ManoFit",
-    "RootNetEntry",
-    "SplitColumns",
-    "annotation_files",
-    "bbox_from_joints",
-    "combine_joint_valid",
-    "crop_box_from_bbox",
-    "hand_type_pair",
-    "joints_in_image",
-    "shard_bounds",
-]
-
-SPLITS = ("train", "val", "test")
-BBOX_SCALE = 1.2  # annotated bbox: tight box of the projected valid joints, x1.2
-CROP_SCALE = 1.25  # training/eval crop: bbox made square, then x1.25
-_HAND_TYPE_PAIRS = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.int64)
-
-
-# ---- official box and validity rules (pure) --------------------------------------------------
-
-
-def bbox_from_joints(uv: np.ndarray, valid: np.ndarray, scale: float = BBOX_SCALE) -> np.ndarray:
-    """The annotated bbox rule: tight box of the valid joints, scaled about its centre.
-
-    uv (..., J, 2) pixels; valid (..., J) bool. Returns (..., 4) [x, y, w, h] float64;
-    NaN where no joint is valid.
-    """
-    uv = np.asarray(uv, dtype=np.float64)
-    valid = np.asarray(valid, dtype=bool)[..., None]
-    with np.errstate(invalid="ignore"):
-        lo = np.where(valid, uv, np.inf).min(axis=-2)
-        hi = np.where(valid, uv, -np.inf).max(axis=-2)
-    none = ~valid.any(axis=-2)
-    lo, hi = np.where(none, np.nan, lo), np.where(none, np.nan, hi)
-    centre, size = (lo + hi) / 2, (hi - lo) * scale
-    return np.concatenate([centre - size / 2, size], axis=-1)
-
-
-def crop_box_from_bbox(bbox: np.ndarray, scale: float = CROP_SCALE) -> np.ndarray:
-    """The processed crop: bbox made square about its centre (larger side kept), then x`scale`.
-
-    bbox (..., 4) [x, y, w, h] pixels. Returns (..., 4) [x, y, s, s] float64.
-    """
-    bbox = np.asarray(bbox, dtype=np.float64)
-    centre = bbox[..., :2] + bbox[..., 2:] / 2
-    side = np.maximum(bbox[..., 2], bbox[..., 3])[..., None] * scale
-    return np.concatenate([centre - side / 2, side, side], axis=-1)
-
-
-def joints_in_image(uv: np.ndarray, hw: np.ndarray) -> np.ndarray:
-    """data.json's in-image test with integer pixel centres: 0 <= u <= w-1, 0 <= v <= h-1.
-
-    uv (..., J, 2) pixels; hw (..., 2) (height, width). Returns (..., J) bool (NaN -> False).
-    """
-    uv = np.asarray(uv, dtype=np.float64)
-    hw = np.asarray(hw, dtype=np.float64)[..., None, :]
-    with np.errstate(invalid="ignore"):
-        return (
-            (uv[..., 0] >= 0)
-            & (uv[..., 0] <= hw[..., 1] - 1)
-            & (uv[..., 1] >= 0)
-            & (uv[..., 1] <= hw[..., 0] - 1)
-        )
-
-
-def hand_type_pair(code: np.ndarray) -> np.ndarray:
-    """Hand-type code (...,) (0 right, 1 left, 2 interacting) -> (..., 2) int64 (right, left)
-    0/1 bits: right [1, 0], left [0, 1], interacting [1, 1]."""
-    return _HAND_TYPE_PAIRS[np.asarray(code)]
-
-
-def shard_bounds(n_items: int, k: int, n: int) -> tuple[int, int]:
-    """[start, stop) of shard k of n: the k-th of n contiguous blocks, start = k * n_items // n.
-
-    Block sizes differ by at most one; the larger blocks come last. k counts from 0.
-    """
-    if n < 1 or not 0 <= k < n:
-        raise DigitError(f"--shard {k}/{n}: need N >= 1 and 0 <= K < N")
-    return k * n_items // n, (k + 1) * n_items // n
-
+from core.joints import HAND_TYPES, hand_type_pair
+from core.splits import check_split, shard_bounds
 
 # ---- records ---------------------------------------------------------------------------------
 
@@ -259,8 +159,7 @@ class AnnotationFiles:
 
 def annotation_files(root: Path, split: str, rootnet_json: Path | None = None) -> AnnotationFiles:
     """The v1.0 layout under `root` (MANO file used only if present)."""
-    if split not in SPLITS:
-        raise DigitError(f"--split: unknown split {split!r} (allowed: {', '.join(SPLITS)})")
+    check_split(split)
     root = Path(root)
     folder = root / "annotations" / split
     mano = folder / f"InterHand2.6M_{split}_MANO_NeuralAnnot.json"

@@ -15,11 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from render.errors import DigitError
-
-NUM_JOINTS = 42
-HAND_TYPES = ("right", "left", "interacting")
-HAND_TYPE_CODE = {name: code for code, name in enumerate(HAND_TYPES)}
+from core.errors import DigitError
+from core.joints import HAND_TYPE_CODE, HAND_TYPES, NUM_JOINTS
 
 
 class SchemaProblem(Exception):

@@ -1,0 +1,55 @@
+"""InterHand2.6M's box rules: the annotated bbox, the processed square crop, the in-image test.
+
+Pixels follow `core.camera`: u right, v down, pixel centres at integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BBOX_SCALE = 1.2  # annotated bbox: tight box of the projected valid joints, x1.2
+CROP_SCALE = 1.25  # training/eval crop: bbox made square, then x1.25
+
+
+def bbox_from_joints(uv: np.ndarray, valid: np.ndarray, scale: float = BBOX_SCALE) -> np.ndarray:
+    """The annotated bbox rule: tight box of the valid joints, scaled about its centre.
+
+    uv (..., J, 2) pixels; valid (..., J) bool. Returns (..., 4) [x, y, w, h] float64;
+    NaN where no joint is valid.
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)[..., None]
+    with np.errstate(invalid="ignore"):
+        lo = np.where(valid, uv, np.inf).min(axis=-2)
+        hi = np.where(valid, uv, -np.inf).max(axis=-2)
+    none = ~valid.any(axis=-2)
+    lo, hi = np.where(none, np.nan, lo), np.where(none, np.nan, hi)
+    centre, size = (lo + hi) / 2, (hi - lo) * scale
+    return np.concatenate([centre - size / 2, size], axis=-1)
+
+
+def crop_box_from_bbox(bbox: np.ndarray, scale: float = CROP_SCALE) -> np.ndarray:
+    """The processed crop: bbox made square about its centre (larger side kept), then x`scale`.
+
+    bbox (..., 4) [x, y, w, h] pixels. Returns (..., 4) [x, y, s, s] float64.
+    """
+    bbox = np.asarray(bbox, dtype=np.float64)
+    centre = bbox[..., :2] + bbox[..., 2:] / 2
+    side = np.maximum(bbox[..., 2], bbox[..., 3])[..., None] * scale
+    return np.concatenate([centre - side / 2, side, side], axis=-1)
+
+
+def joints_in_image(uv: np.ndarray, hw: np.ndarray) -> np.ndarray:
+    """data.json's in-image test with integer pixel centres: 0 <= u <= w-1, 0 <= v <= h-1.
+
+    uv (..., J, 2) pixels; hw (..., 2) (height, width). Returns (..., J) bool (NaN -> False).
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    hw = np.asarray(hw, dtype=np.float64)[..., None, :]
+    with np.errstate(invalid="ignore"):
+        return (
+            (uv[..., 0] >= 0)
+            & (uv[..., 0] <= hw[..., 1] - 1)
+            & (uv[..., 1] >= 0)
+            & (uv[..., 1] <= hw[..., 0] - 1)
+        )
