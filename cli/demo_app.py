@@ -48,10 +48,10 @@ def demo(
 def _split_images(split: str, data_root: Path | None, count: int) -> tuple[list[Path], list]:
     """`count` images spread over a split, each with its annotated bbox."""
     from core.interhand.reader import InterHandSplit
-    from core.paths import resolve_data_root
     from render.preview import spread_indices
+    from render.synthetic_data.default import prepare_data_root
 
-    data = InterHandSplit.from_root(resolve_data_root(data_root), split)
+    data = InterHandSplit.from_root(prepare_data_root(data_root), split)
     indices = spread_indices(len(data), count)
     return [data.image_path(i) for i in indices], [data[i].bbox for i in indices]
 

@@ -39,11 +39,13 @@ def evaluate(
     amp: bool = typer.Option(False, "--amp", help="Run the network under autocast."),
 ) -> None:
     """Write metrics.json, predictions.npz, per_joint.csv and plots to --out."""
+    from render.synthetic_data.default import prepare_data_root
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     result = run_evaluation(
         checkpoint,
         split=split,
-        data_root=data_root,
+        data_root=prepare_data_root(data_root),
         masks=masks,
         root_depth=root_depth,
         out=out,

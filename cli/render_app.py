@@ -68,10 +68,11 @@ def build_masks(
     Work in progress lives in <out>.partial/; the result equals an uninterrupted run's.
     """
     from render.mask_cache.builder import build_masks as build
+    from render.synthetic_data.default import prepare_data_root
 
     r = build(
         split,
-        data_root=data_root,
+        data_root=prepare_data_root(data_root),
         mano_dir=mano_dir,
         out=out,
         backend=backend,
@@ -144,10 +145,10 @@ def preview(
 ) -> None:
     """A contact sheet of dataset images with their annotated joints and bboxes drawn on."""
     from core.interhand.reader import InterHandSplit
-    from core.paths import resolve_data_root
     from render.preview import preview_sheet, spread_indices
+    from render.synthetic_data.default import prepare_data_root
 
-    root = resolve_data_root(data_root)
+    root = prepare_data_root(data_root)
     data = InterHandSplit.from_root(root, split)
     preview_sheet(data, spread_indices(len(data), count, seed)).save(out)
     typer.echo(f"wrote {out}")

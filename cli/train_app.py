@@ -37,6 +37,7 @@ def train(
     use; for other data, build them first with `digit-render build-masks --split train`.
     --resume reads the run folder's config.yaml unless --config is given.
     """
+    from cli.prepare import prepare_training_data
     from digit.train import resolve_config
     from digit.train import train as run_training
     from digit.train.loop import config_for_resume
@@ -54,6 +55,7 @@ def train(
         config_for_resume(run_dir)  # one clear line if the folder has no config.yaml
         config_file = run_dir / "config.yaml"
     cfg = resolve_config(preset, config_file, overrides)
+    prepare_training_data(cfg)
     run_training(cfg, resume=resume)
 
 

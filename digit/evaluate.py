@@ -23,6 +23,7 @@ from torch import nn
 
 from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
+from core.paths import mask_cache_path
 from core.progress import progress
 from core.splits import check_split
 from digit.data.batch import Batch
@@ -253,13 +254,9 @@ def evaluate_predictions(
 def resolve_masks(masks: Path | None, data_root: Path, split: str) -> Path | None:
     """The mask cache file for `split`: `<masks>/masks_{split}.h5` (a named --masks folder must
     hold it), else `<data_root>/masks/masks_{split}.h5` if present, else None (no IoU bins)."""
-    if masks is not None:
-        masks = Path(masks)
-        path = masks if masks.suffix == ".h5" else masks / f"masks_{split}.h5"
-        if not path.is_file():
-            raise DigitError(f"{path}: mask cache not found (--masks)")
-        return path
-    path = Path(data_root) / "masks" / f"masks_{split}.h5"
+    path = mask_cache_path(masks, data_root, split)
+    if masks is not None and not path.is_file():
+        raise DigitError(f"{path}: mask cache not found (--masks)")
     return path if path.is_file() else None
 
 

@@ -5,10 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from core.errors import DigitError
 from core.parts import palette
-from core.paths import default_data_root, resolve_data_root
+from core.paths import default_data_root, mask_cache_path, resolve_data_root
 
 
 def _cli(*args: str, env=None) -> subprocess.CompletedProcess:
@@ -60,3 +62,19 @@ def test_default_data_root_lives_under_digit_home(tmp_path, monkeypatch):
     (root / "SYNTHETIC.json").write_text(json.dumps({"generator_version": 1}))
     assert default_data_root() == root
     assert resolve_data_root(None) == root
+
+
+def test_lookups_create_nothing(tmp_path, monkeypatch):
+    """Resolving the default data root is a lookup: on an empty DIGIT_HOME it says what to run
+    and leaves the folder empty (creating the dataset is the CLIs' explicit step)."""
+    monkeypatch.setenv("DIGIT_HOME", str(tmp_path))
+    with pytest.raises(DigitError, match="synthetic default dataset does not exist yet"):
+        resolve_data_root(None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mask_cache_path_rule(tmp_path):
+    root = tmp_path / "root"
+    assert mask_cache_path(None, root, "val") == root / "masks" / "masks_val.h5"
+    assert mask_cache_path(tmp_path / "m", root, "val") == tmp_path / "m" / "masks_val.h5"
+    assert mask_cache_path(tmp_path / "x.h5", root, "val") == tmp_path / "x.h5"

@@ -36,7 +36,7 @@ from core.interhand.reader import InterHandSplit
 from core.joints import LEFT_ROOT, RIGHT_ROOT
 from core.mask_cache import MaskCache
 from core.parts import swap_hands
-from core.paths import resolve_data_root
+from core.paths import build_masks_command, mask_cache_path, resolve_data_root
 from core.splits import check_split
 from digit.data.augment import (
     NO_AUGMENT,
@@ -56,26 +56,6 @@ from digit.data.crop import (
     warp_labels,
 )
 from digit.targets import build_pose_targets
-
-
-def default_mask_path(data_root: Path, split: str) -> Path:
-    """Where `digit-render build-masks --split SPLIT` writes by default."""
-    return Path(data_root) / "masks" / f"masks_{split}.h5"
-
-
-def resolve_mask_path(masks: Path | None, data_root: Path, split: str) -> Path:
-    """`masks` may be the cache file, a folder holding `masks_{split}.h5`, or None (default)."""
-    if masks is None:
-        return default_mask_path(data_root, split)
-    masks = Path(masks)
-    return masks / f"masks_{split}.h5" if masks.is_dir() else masks
-
-
-def _build_command(data_root: Path, split: str, path: Path) -> str:
-    cmd = f"digit-render build-masks --split {split} --data-root {data_root}"
-    if path != default_mask_path(data_root, split):
-        cmd += f" --out {path}"
-    return cmd
 
 
 class InterHandDataset(Dataset):
@@ -112,7 +92,7 @@ class InterHandDataset(Dataset):
         self.input_size = int(input_size)
         self.seed = int(seed)
         self.epoch = 0
-        self.mask_path = resolve_mask_path(masks, self.data_root, split)
+        self.mask_path = mask_cache_path(masks, self.data_root, split)
 
         full = InterHandSplit.from_root(self.data_root, split)
         self.split = full if limit is None else full.subset(slice(0, min(limit, len(full))))
@@ -121,7 +101,7 @@ class InterHandDataset(Dataset):
         if not self.has_masks and train:
             raise DigitError(
                 f"{self.mask_path}: mask cache not found (training needs the part masks); "
-                f"run `{_build_command(self.data_root, split, self.mask_path)}` first"
+                f"run `{build_masks_command(self.data_root, split, self.mask_path)}` first"
             )
         # Per image: row of the cache (-1 without masks), mask validity, interaction degree.
         self._cache_row = np.full(n, -1, dtype=np.int64)
@@ -148,7 +128,7 @@ class InterHandDataset(Dataset):
         self._cache_row[rows_in_split[found]] = np.flatnonzero(found)
         missing = int((self._cache_row < 0).sum())
         if missing:
-            cmd = _build_command(self.data_root, self.split_name, path)
+            cmd = build_masks_command(self.data_root, self.split_name, path)
             raise DigitError(
                 f"{path}: mask cache lacks {missing} of the {len(self.split)} images used "
                 f"(built with --limit or --shard, or for other annotations); run `{cmd} "

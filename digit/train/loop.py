@@ -32,6 +32,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Rando
 
 from core.errors import DigitError
 from core.files import load_torch_file
+from core.paths import build_masks_command, mask_cache_path, resolve_data_root
 from core.progress import progress
 from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
@@ -127,27 +128,17 @@ def best_metric(summary: dict) -> float | None:
 # ---- data -------------------------------------------------------------------------------------
 
 
-def resolve_data(cfg: TrainConfig, log: Callable[[str], None]) -> DataPaths:
-    """The data root and mask files of `cfg`. Missing train masks: for the synthetic default
-    (no data_root and no masks given) they are built here (said on stderr); otherwise one
-    DigitError naming the file and the `digit-render build-masks` command to run."""
-    from core.paths import resolve_data_root
-
-    root = resolve_data_root(Path(cfg.data_root) if cfg.data_root else None)
-    masks_dir = Path(cfg.masks) if cfg.masks else root / "masks"
-    train_masks = masks_dir / "masks_train.h5"
+def resolve_data(cfg: TrainConfig) -> DataPaths:
+    """The data root and mask files of `cfg` (a lookup: nothing is built here). Missing train
+    masks are one DigitError naming the file and the `digit-render build-masks` line to run."""
+    root = resolve_data_root(cfg.data_root)
+    train_masks = mask_cache_path(cfg.masks, root, "train")
     if not train_masks.is_file():
-        if cfg.data_root is None and cfg.masks is None:
-            from render.mask_cache.builder import build_masks
-
-            log(f"digit-train: building the train masks of the synthetic default in {train_masks}")
-            build_masks("train", root, out=train_masks)
-        else:
-            raise DigitError(
-                f"{train_masks}: mask cache not found; build it with `digit-render build-masks "
-                f"--split train --data-root {root} --out {train_masks}`"
-            )
-    return DataPaths(root, train_masks, masks_dir / "masks_val.h5")
+        raise DigitError(
+            f"{train_masks}: mask cache not found; build it with "
+            f"`{build_masks_command(root, 'train', train_masks)}`"
+        )
+    return DataPaths(root, train_masks, mask_cache_path(cfg.masks, root, "val"))
 
 
 def default_datasets(cfg: TrainConfig, paths: DataPaths) -> tuple[Any, Any | None]:
@@ -332,12 +323,7 @@ def _train(cfg, resume, dist, run_dir, train_set, val_set, loader_fn, show_progr
 
     # -- data
     if train_set is None:
-        paths = None
-        if main:
-            paths = resolve_data(cfg, say)  # may build the synthetic default's masks
-        distributed.barrier(dist)
-        paths = paths or resolve_data(cfg, say)
-        train_set, val_set = default_datasets(cfg, paths)
+        train_set, val_set = default_datasets(cfg, resolve_data(cfg))
     loader_fn = loader_fn or default_loader_fn()
     base_loader = loader_fn(train_set, cfg.batch_size, True, cfg.num_workers, dist.enabled)
     steps_per_epoch = len(epoch_batches(base_loader, 0, cfg.seed)) // accum

@@ -34,7 +34,7 @@ from core.mask_cache import (
     is_complete_cache,
 )
 from core.parts import class_table_json
-from core.paths import resolve_data_root, resolve_mano_dir
+from core.paths import mask_cache_path, resolve_data_root, resolve_mano_dir
 from core.progress import progress
 from core.splits import check_split, shard_bounds
 from render.hand_model import MODEL_FILES, HandModel, file_sha256
@@ -89,7 +89,7 @@ def default_output(
     if shard is not None:
         k, n = shard
         name += f".shard-{k:0{len(str(n - 1))}d}-of-{n}"
-    return Path(data_root) / "masks" / f"{name}.h5"
+    return mask_cache_path(None, data_root, split).with_name(f"{name}.h5")
 
 
 def check_raster_options(backend: str, device: str) -> tuple[str, str | None]:

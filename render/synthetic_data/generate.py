@@ -20,6 +20,7 @@ from PIL import Image
 from core.assets import SYNTHETIC_MANO_DIR
 from core.camera import project
 from core.errors import DigitError
+from core.paths import SYNTHETIC_MARKER, SYNTHETIC_VERSION
 from core.progress import progress
 from render.hand_model import HandModel
 from render.mano import load_mano_pickle
@@ -36,7 +37,7 @@ from render.synthetic_data.rig import RigCamera, make_rig, rig_to_camera_json
 from render.synthetic_data.writer import SplitWriter, tight_bbox
 from render.synthetic_mano import sample_natural_hand_pose
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
 SPLITS = ("train", "val", "test")
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
 SEQUENCES = (
@@ -200,7 +201,7 @@ def generate(out: Path, settings: SyntheticSettings, mano_dir: Path = SYNTHETIC_
                         bar.advance(settings.cameras)
             writer.write(out)
     info = {"generator_version": GENERATOR_VERSION, "settings": asdict(settings)}
-    (out / "SYNTHETIC.json").write_text(json.dumps(info, indent=1) + "\n")
+    (out / SYNTHETIC_MARKER).write_text(json.dumps(info, indent=1) + "\n")
 
 
 class _Counter:
