@@ -21,9 +21,11 @@ from core.files import load_torch_file
 from core.parts import DIGIT_TO_MANO_PART, LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET
 from digit.model.config import NetworkConfig
 from digit.model.network import DigitNet
-from digit.official_keys import OFFICIAL_KEYS, PREFIX
 
 OFFICIAL_BACKBONE = "hrnet_w32"
+# The released state dict's key prefix; below it, names equal this network's module names (the
+# test against ../shared/reference/digit_official_state_dict.json checks every key and shape).
+PREFIX = "model.pose_reg."
 
 
 def _digit_channel_of_class() -> tuple[int, ...]:
@@ -89,10 +91,7 @@ def _load(state_dict: object, variant: str, source: str) -> DigitNet:
             raise DigitError(f"{source}: key {key!r} appears twice once prefixes are removed")
         state[name] = value
     net = DigitNet(NetworkConfig(variant=variant, backbone=OFFICIAL_BACKBONE), init_backbone=False)
-    if variant == "digit":
-        expected = dict(OFFICIAL_KEYS)
-    else:  # other variants in the released naming (e.g. written by `to_official_state_dict`)
-        expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
