@@ -113,7 +113,16 @@ def _from_project_format(path: Path, obj: Mapping) -> tuple[DigitNet, dict]:
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise DigitError(f"{path}: {FORMAT} file lacks keys {missing}")
-    config = _network_config(path, obj["network_config"])
+    fields = obj["network_config"]
+    saved_cfg = obj.get("config")
+    if (
+        isinstance(fields, Mapping)
+        and "input_size" not in fields
+        and isinstance(saved_cfg, Mapping)
+        and "input_size" in saved_cfg
+    ):  # written before the network config recorded the input size: the run's config did
+        fields = {**fields, "input_size": saved_cfg["input_size"]}
+    config = _network_config(path, fields)
     state = obj["model"]
     if not isinstance(state, Mapping):
         raise DigitError(f"{path}: 'model' is not a state dict")

@@ -114,10 +114,11 @@ def collect(
     net: nn.Module,
     loader: Iterable[Batch],
     device: str | torch.device = "cpu",
-    amp: bool = False,
+    amp_dtype: torch.dtype | None = None,
     show_progress: bool = False,
 ) -> tuple[Predictions, GroundTruth]:
-    """Run `net` (eval mode, no grad; autocast only if `amp`) over `loader` and gather the
+    """Run `net` (eval mode, no grad; autocast to `amp_dtype` unless None) over `loader` and
+    gather the
     predictions and the ground truth, both sorted into data.json order by `Batch.index`.
 
     Raises DigitError if the loader yields nothing or the same image twice.
@@ -132,7 +133,7 @@ def collect(
         with progress(total or 0, "evaluating", enabled=show_progress) as bar:
             for batch in _one_line_errors(loader):
                 images = batch.image.to(device, non_blocking=True)
-                with torch.autocast(device.type, enabled=amp):
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     out = net(images)
                 pred_parts["uvd"].append(
                     crop_to_image(_numpy(out.joints_uvd), _numpy(batch.crop_affine))
@@ -165,20 +166,6 @@ def collect(
         handedness_prob=np.concatenate(pred_parts["prob"])[order],
     )
     return preds, gt
-
-
-def predict(
-    net: nn.Module,
-    loader: Iterable[Batch],
-    device: str | torch.device = "cpu",
-    amp: bool = False,
-    show_progress: bool = False,
-) -> Predictions:
-    """Predictions of `net` for every image of `loader`, in data.json order (see `Predictions`).
-
-    No grad, eval mode (restored afterwards), autocast only if `amp`.
-    """
-    return collect(net, loader, device, amp=amp, show_progress=show_progress)[0]
 
 
 # ---- root depths -----------------------------------------------------------------------------
@@ -310,7 +297,8 @@ def run_evaluation(
     if mask_file is not None and not getattr(dataset, "has_masks", True):
         mask_file = None
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
-    preds, gt = collect(net, loader, device, amp=amp, show_progress=show_progress)
+    dtype = torch.get_autocast_dtype(device.type) if amp else None
+    preds, gt = collect(net, loader, device, amp_dtype=dtype, show_progress=show_progress)
     abs_depth = root_depths(root_depth, gt, root, split)
     result = evaluate_predictions(preds, gt, abs_depth, use_iou=mask_file is not None)
     meta = {

@@ -86,7 +86,7 @@ def whole_image_bbox(height: int, width: int) -> np.ndarray:
 # ---- prediction -------------------------------------------------------------------------------
 
 
-def _segmentation_classes(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+def segmentation_classes(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Display classes: the 3-class (background, right, left) variant is shown with the
     right and left palm colours."""
     if num_classes == 3:
@@ -114,7 +114,7 @@ def predict_image(
     if out.segm_logits is not None:
         labels = out.segm_logits[0].argmax(0)  # (128, 128)
         labels = upsample_labels_nearest(labels, CROP_SIZE // labels.shape[-1])
-        labels = _segmentation_classes(labels, out.segm_logits.shape[1])
+        labels = segmentation_classes(labels, out.segm_logits.shape[1])
         segmentation = warp_labels(labels[None].cpu(), invert_affine(A), (h, w))[0].numpy()
     return ImagePrediction(
         joints_uvd_img=joints,

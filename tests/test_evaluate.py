@@ -26,7 +26,6 @@ from digit.data.crop import apply_affine, crop_to_image, crop_transform
 from digit.evaluate import (
     collect,
     evaluate_predictions,
-    predict,
     rootnet_abs_depth,
     run_evaluation,
 )
@@ -203,7 +202,7 @@ def test_depth_perturbation_gives_hand_computed_mpjpe(synthetic_root, truth):
     b = truth[0]
     offset = np.zeros(42)
     offset[:20] = 5.0  # +5 mm on every non-root joint of the right hand
-    preds = predict(OracleNet(synthetic_root, offset), _batches(synthetic_root), "cpu")
+    preds, _ = collect(OracleNet(synthetic_root, offset), _batches(synthetic_root), "cpu")
     _, gt = collect(OracleNet(synthetic_root), _batches(synthetic_root), "cpu")
     res = evaluate_predictions(preds, gt, gt.abs_depth)
 

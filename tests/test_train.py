@@ -191,7 +191,7 @@ def params_at_init(cfg):
     from digit.model import DigitNet
 
     torch.manual_seed(cfg.seed)
-    return DigitNet(cfg.network_config()).state_dict()
+    return DigitNet(cfg.network).state_dict()
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -227,12 +227,13 @@ def test_decode_undoes_the_crop():
 
 def test_paper_preset_is_the_release_recipe():
     cfg = TrainConfig.preset_config("paper")
-    assert (cfg.backbone, cfg.input_size, cfg.variant) == ("hrnet_w32", 256, "digit")
+    net = cfg.network
+    assert (net.backbone, net.input_size, net.variant) == ("hrnet_w32", 256, "digit")
     assert (cfg.batch_size, cfg.grad_accum, cfg.lr, cfg.weight_decay) == (32, 2, 1e-4, 0.0)
     assert (cfg.epochs, cfg.milestones, cfg.gamma, cfg.amp) == (50, (40,), 0.1, "fp16")
-    assert cfg.loss_weights() == LossWeights(1.0, 1.0, 1.0, 10.0, 0.1)
+    assert cfg.loss == LossWeights(1.0, 1.0, 1.0, 10.0, 0.1)
     small = TrainConfig.preset_config("tiny")
-    assert small.backbone == "hrnet_w18_small" and small.input_size == 128
+    assert small.network.backbone == "hrnet_w18_small" and small.network.input_size == 128
     assert small.batch_size == 8 and 100 <= small.max_steps <= 1000
 
 
@@ -241,7 +242,7 @@ def test_yaml_config_and_overrides(tmp_path):
     path.write_text("preset: paper\nlr: 1e-3\nmilestones: [10, 20]\nvariant: baseline\n")
     cfg = resolve_config(None, path, {"variant": "segm_loss", "max_steps": None})
     assert cfg.preset == "paper" and cfg.lr == 1e-3 and cfg.milestones == (10, 20)
-    assert cfg.variant == "segm_loss" and cfg.batch_size == 32
+    assert cfg.network.variant == "segm_loss" and cfg.batch_size == 32
     path.write_text("lr: 1e-3\nlearning_rate: 2\n")
     with pytest.raises(DigitError) as err:
         resolve_config(None, path, {})

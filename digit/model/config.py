@@ -32,9 +32,14 @@ VARIANTS: tuple[str, ...] = (
 )
 SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
 
-# Presets: `paper` is the released architecture; `tiny` swaps in a small HRNet (same family,
-# ~1.2 M backbone parameters after pruning) so that CPU tests and smoke runs are quick.
-PRESET_BACKBONES: dict[str, str] = {"paper": "hrnet_w32", "tiny": "hrnet_w18_small"}
+# The network half of each preset (the training half is `digit.train.config.TRAIN_PRESETS`):
+# `paper` is the released architecture at 256 px; `tiny` a small HRNet (same family, ~1.2 M
+# backbone parameters after pruning) at 128 px for CPU tests and smoke runs.
+NETWORK_PRESETS: dict[str, dict[str, object]] = {
+    "paper": {"backbone": "hrnet_w32", "input_size": 256},
+    "tiny": {"backbone": "hrnet_w18_small", "input_size": 128},
+}
+INPUT_MULTIPLE = 32  # HRNet's lowest branch and the UNet / global head pool down to H / 32
 
 FEATURE_CHANNELS = 32  # F: backbone features at stride 4
 FEATURE_STRIDE = 4  # crop pixel = heatmap unit x 4
@@ -57,12 +62,15 @@ class NetworkConfig:
         names, or the HRNet pose repository's `hrnet_w32-36af842e.pth`).
     semantic_input: "logits" (released model: S' is computed from the raw logits S) or "probs"
         (paper text: from softmax(S)). Ignored by `class_labels` and by variants without S'.
+    input_size: side of the square input crop in pixels, a multiple of 32 (256 in the paper;
+        segmentation at input_size / 2). Checkpoints record it; every consumer uses it.
     """
 
     variant: str = "digit"
     backbone: str = "hrnet_w32"
     backbone_weights: str | None = None
     semantic_input: str = "logits"
+    input_size: int = 256
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -73,6 +81,9 @@ class NetworkConfig:
             )
         if not isinstance(self.backbone, str) or not self.backbone:
             raise DigitError(f"--backbone: expected a timm model name, got {self.backbone!r}")
+        size = self.input_size
+        if not isinstance(size, int) or isinstance(size, bool) or size < 32 or size % 32:
+            raise DigitError(f"input_size: expected a multiple of {INPUT_MULTIPLE}, got {size!r}")
 
     @property
     def num_classes(self) -> int:
@@ -100,9 +111,9 @@ class NetworkConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> NetworkConfig:
-        """`paper` (HRNet-W32) or `tiny` (hrnet_w18_small), with field overrides."""
-        if name not in PRESET_BACKBONES:
+        """The network of preset `name` (`NETWORK_PRESETS`), with field overrides."""
+        if name not in NETWORK_PRESETS:
             raise DigitError(
-                f"--preset: unknown preset {name!r} (choose {' or '.join(PRESET_BACKBONES)})"
+                f"--preset: unknown preset {name!r} (choose {' | '.join(NETWORK_PRESETS)})"
             )
-        return replace(cls(backbone=PRESET_BACKBONES[name]), **overrides)
+        return replace(cls(**NETWORK_PRESETS[name]), **overrides)

@@ -7,7 +7,7 @@ from torch import nn
 
 from core.errors import DigitError
 from digit.model.backbone import build_backbone, feature_channels
-from digit.model.config import FEATURE_CHANNELS, ROOT_BINS, NetworkConfig
+from digit.model.config import FEATURE_CHANNELS, INPUT_MULTIPLE, ROOT_BINS, NetworkConfig
 from digit.model.decode import (
     bin_expectation,
     expected_depth,
@@ -21,8 +21,6 @@ from digit.model.heads import global_head, joint_map_conv, mlp
 from digit.model.output import DigitOutput
 from digit.model.segmentation import SegmentationHead, semantic_features, semantic_input
 from digit.model.unet import FusionUNet
-
-INPUT_MULTIPLE = 32  # HRNet's lowest branch and the UNet / global head pool down to H / 32
 
 
 def _adapter(in_ch: int) -> nn.Module:

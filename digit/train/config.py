@@ -1,8 +1,11 @@
-"""Training settings: one frozen dataclass, two presets, YAML files and command-line overrides.
+"""Training settings: one frozen dataclass composed of the network's and the losses' settings,
+presets defined once, YAML files with flat keys, and command-line overrides.
 
 Resolution order (later wins): the preset (`--preset`, else the YAML's `preset` key, else
-"tiny"), the YAML file's keys (= field names), then the options given on the command line.
-The run folder's `config.yaml` is the resolved config, so `--config RUN/config.yaml` repeats a
+"tiny"), the YAML file's keys, then the options given on the command line. The YAML keys are
+flat (`variant`, `backbone`, ..., `input_size` for the network; `weight_joints`, ... for the
+losses; the other fields by name), so `config.yaml` files of earlier versions keep working;
+the run folder's `config.yaml` is the resolved config, so `--config RUN/config.yaml` repeats a
 run. Batch semantics (nanoGPT's): `batch_size` images per forward pass and process,
 `grad_accum` forward passes per optimizer step over all processes together (each of W processes
 does grad_accum / W), so one optimizer step always sees batch_size x grad_accum images.
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,40 +24,61 @@ import yaml
 from core.errors import DigitError
 from digit.losses import AVERAGES, LossWeights
 from digit.model import VARIANTS, NetworkConfig
-from digit.model.config import PRESET_BACKBONES
+from digit.model.config import NETWORK_PRESETS, SEMANTIC_INPUTS
 
-PRESETS: tuple[str, ...] = ("paper", "tiny")
 AMP_MODES: tuple[str, ...] = ("auto", "bf16", "fp16", "off")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-_W = LossWeights()
+LR_SCHEDULES: tuple[str, ...] = ("step", "cosine")
+
+# The training half of each preset, over TrainConfig's defaults (= the released recipe); the
+# network half is `digit.model.config.NETWORK_PRESETS`.
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "tiny": {
+        "batch_size": 8,
+        "grad_accum": 1,
+        "num_workers": 2,
+        "max_steps": 300,
+        "amp": "auto",
+        "val_limit": 64,
+        "log_every": 10,
+        "eval_every": 100,
+        "save_every": 100,
+    },
+}
+PRESETS: tuple[str, ...] = tuple(TRAIN_PRESETS)
+
+# Flat YAML keys of the composed parts: network fields by name, loss weights as weight_<name>.
+NETWORK_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(NetworkConfig))
+LOSS_KEYS: dict[str, str] = {f"weight_{f.name}": f.name for f in dataclasses.fields(LossWeights)}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on (defaults = the `paper` preset).
 
-    Network: preset (the name the run started from), variant (`digit.model.VARIANTS`),
-        backbone (timm name), backbone_weights (None | "timm" | file), semantic_input, input_size
-        (crop side in pixels, a multiple of 32; segmentation at input_size / 2).
+    preset: the name the run started from. network: `NetworkConfig` (variant, backbone,
+        backbone_weights, semantic_input, input_size). loss: `LossWeights`; loss_average
+        ("valid" | "release", see `digit.losses`).
     Data: data_root (None = the synthetic default), masks (folder with masks_{split}.h5; None =
         <data_root>/masks), augment, train_limit / val_limit (first N images, None = all),
         num_workers.
-    Optimisation: batch_size, grad_accum, lr (Adam), weight_decay, epochs, milestones (epochs
-        where lr is multiplied by gamma; MultiStepLR stepped per epoch), max_steps (optimizer
-        steps; None = epochs x steps per epoch), amp ("auto": bf16 on CUDA where supported, else
-        fp16 with GradScaler, off on CPU; "bf16" | "fp16" | "off" as asked), device.
-    Loss: loss_average ("valid" | "release", see `digit.losses`), weight_* (LossWeights).
+    Optimisation: batch_size, grad_accum, lr (Adam), weight_decay, epochs, lr_schedule ("step":
+        lr x gamma at each epoch in milestones, the release's MultiStepLR; "cosine": from lr down
+        to lr x min_lr_ratio over the run), warmup_steps (linear ramp from 0), max_steps
+        (optimizer steps; None = epochs x steps per epoch), time_limit (minutes of training;
+        the run then stops cleanly, validates and saves; None = no limit; with "cosine" the
+        schedule follows whichever of steps and time runs out first), amp ("auto": bf16 on CUDA
+        where supported, else fp16 with GradScaler, off on CPU; "bf16" | "fp16" | "off"), device.
     Run: out (run folder), seed, log_every (steps between metrics.jsonl lines), eval_every
         (steps between validations; 0 = never; a last one runs at the end), save_every (steps
         between last.pt writes; 0 = at validations and the end only).
     """
 
     preset: str = "paper"
-    variant: str = "digit"
-    backbone: str = PRESET_BACKBONES["paper"]
-    backbone_weights: str | None = None
-    semantic_input: str = "logits"
-    input_size: int = 256
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    loss_average: str = "valid"
     data_root: str | None = None
     masks: str | None = None
     augment: bool = True
@@ -66,17 +90,15 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     epochs: int = 50
+    lr_schedule: str = "step"
     milestones: tuple[int, ...] = (40,)
     gamma: float = 0.1
+    min_lr_ratio: float = 0.01
+    warmup_steps: int = 0
     max_steps: int | None = None
+    time_limit: float | None = None
     amp: str = "fp16"
     device: str = "auto"
-    loss_average: str = "valid"
-    weight_joints: float = _W.joints
-    weight_root: float = _W.root
-    weight_handedness: float = _W.handedness
-    weight_segmentation: float = _W.segmentation
-    weight_bone: float = _W.bone
     out: str = "runs/digit"
     seed: int = 0
     log_every: int = 50
@@ -84,84 +106,70 @@ class TrainConfig:
     save_every: int = 1000
 
     def __post_init__(self) -> None:
-        _check(self, "config")
+        _check(self)
 
-    # ---- derived settings -------------------------------------------------------------------
-
-    def network_config(self) -> NetworkConfig:
-        return NetworkConfig(
-            variant=self.variant,
-            backbone=self.backbone,
-            backbone_weights=self.backbone_weights,
-            semantic_input=self.semantic_input,
-        )
-
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(
-            joints=self.weight_joints,
-            root=self.weight_root,
-            handedness=self.weight_handedness,
-            segmentation=self.weight_segmentation,
-            bone=self.weight_bone,
-        )
+    @property
+    def images_per_step(self) -> int:
+        """Images one optimizer step sees over all processes."""
+        return self.batch_size * self.grad_accum
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-ready dict of the fields (tuples as lists)."""
-        out = {}
-        for f in fields():
-            value = getattr(self, f)
-            out[f] = list(value) if isinstance(value, tuple) else value
+        """The flat YAML/JSON-ready dict (network and loss fields spelled out, tuples as
+        lists), in field order."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "network":
+                out.update(dataclasses.asdict(value))
+            elif f.name == "loss":
+                out.update({key: getattr(value, name) for key, name in LOSS_KEYS.items()})
+            else:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 
     # ---- construction -----------------------------------------------------------------------
 
     @classmethod
     def preset_config(cls, name: str) -> TrainConfig:
-        """`paper` (the released recipe) or `tiny` (small backbone, 128 px, a few hundred steps:
-        CPU smoke runs and the synthetic default)."""
-        if name == "paper":
-            return cls()
-        if name == "tiny":
-            return cls(
-                preset="tiny",
-                backbone=PRESET_BACKBONES["tiny"],
-                input_size=128,
-                batch_size=8,
-                grad_accum=1,
-                num_workers=2,
-                max_steps=300,
-                amp="auto",
-                val_limit=64,
-                log_every=10,
-                eval_every=100,
-                save_every=100,
-            )
-        raise DigitError(f"--preset: unknown preset {name!r} (choose {' or '.join(PRESETS)})")
+        """Preset `name`: its network (`NETWORK_PRESETS`) and training settings
+        (`TRAIN_PRESETS`) over the defaults."""
+        if name not in TRAIN_PRESETS or name not in NETWORK_PRESETS:
+            raise DigitError(f"--preset: unknown preset {name!r} (choose {' | '.join(PRESETS)})")
+        return replace(cls(), preset=name, network=NetworkConfig.preset(name)).updated(
+            TRAIN_PRESETS[name], f"preset {name}"
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Preset named by values["preset"] (default tiny) with the other keys on top."""
+        """Preset named by values["preset"] (default tiny) with the other flat keys on top."""
         base = cls.preset_config(values.get("preset") or "tiny")
-        return base.updated(values, source)
+        return base.updated({k: v for k, v in values.items() if k != "preset"}, source)
 
     def updated(self, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """This config with `values` (field -> value) replaced; `source` names the file or
-        "command line" in errors."""
-        known = set(fields())
+        """This config with flat keys `values` replaced; `source` names the file or "command
+        line" in errors."""
+        known = set(flat_keys())
         for key in values:
             if key not in known:
                 raise DigitError(f"{source}: unknown key {key!r}")
         clean = {k: _normalise(k, v) for k, v in values.items()}
+        net = {k: v for k, v in clean.items() if k in NETWORK_KEYS}
+        loss = {LOSS_KEYS[k]: v for k, v in clean.items() if k in LOSS_KEYS}
+        rest = {k: v for k, v in clean.items() if k not in net and k not in LOSS_KEYS}
         try:
-            new = replace(self, **clean)
+            return replace(
+                self,
+                network=replace(self.network, **net),
+                loss=replace(self.loss, **loss),
+                **rest,
+            )
         except DigitError as exc:
             raise DigitError(f"{source}: {exc}") from None
-        return new
 
 
-def fields() -> tuple[str, ...]:
-    """The user-settable field names, in order."""
-    return tuple(f.name for f in dataclasses.fields(TrainConfig))
+def flat_keys() -> tuple[str, ...]:
+    """The user-settable YAML keys, in order."""
+    return tuple(TrainConfig().to_dict())
 
 
 def _normalise(key: str, value: Any) -> Any:
@@ -169,34 +177,24 @@ def _normalise(key: str, value: Any) -> Any:
         return tuple(value)
     if isinstance(value, Path):
         return str(value)
-    if key in _FLOAT and isinstance(value, str):
+    if (key in _FLOAT or key in LOSS_KEYS or key == "time_limit") and isinstance(value, str):
         # YAML 1.1 reads "1e-4" (no dot) as a string
         with contextlib.suppress(ValueError):
             return float(value)
     return value
 
 
-_INT = ("input_size", "num_workers", "batch_size", "grad_accum", "epochs", "seed")
-_STEPS = ("log_every", "eval_every", "save_every")
+_INT = ("num_workers", "batch_size", "grad_accum", "epochs", "seed")
+_STEPS = ("log_every", "eval_every", "save_every", "warmup_steps")
 _OPT_INT = ("train_limit", "val_limit", "max_steps")
-_FLOAT = (
-    "lr",
-    "weight_decay",
-    "gamma",
-    "weight_joints",
-    "weight_root",
-    "weight_handedness",
-    "weight_segmentation",
-    "weight_bone",
-)
-_OPT_STR = ("backbone_weights", "data_root", "masks")
+_FLOAT = ("lr", "weight_decay", "gamma", "min_lr_ratio")
+_OPT_STR = ("data_root", "masks")
 _CHOICES = {
     "preset": PRESETS,
-    "variant": VARIANTS,
     "amp": AMP_MODES,
     "device": DEVICES,
     "loss_average": AVERAGES,
-    "semantic_input": ("logits", "probs"),
+    "lr_schedule": LR_SCHEDULES,
 }
 
 
@@ -204,11 +202,17 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check(cfg: TrainConfig, where: str) -> None:
-    """Types and ranges of every field; one DigitError naming the first bad one."""
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    def bad(name: str, expected: str) -> DigitError:
-        return DigitError(f"{name}: expected {expected}, got {getattr(cfg, name)!r}")
+
+def _check(cfg: TrainConfig) -> None:
+    """Types and ranges of every field; one DigitError naming the first bad one. (The network's
+    fields are checked by NetworkConfig itself.)"""
+
+    def bad(name: str, expected: str, value: Any = None) -> DigitError:
+        value = getattr(cfg, name) if value is None else value
+        return DigitError(f"{name}: expected {expected}, got {value!r}")
 
     for name in _INT:
         v = getattr(cfg, name)
@@ -224,8 +228,15 @@ def _check(cfg: TrainConfig, where: str) -> None:
             raise bad(name, "a positive integer or null")
     for name in _FLOAT:
         v = getattr(cfg, name)
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool)) or v < 0:
+        if not _is_number(v) or v < 0:
             raise bad(name, "a number >= 0")
+    for key, name in LOSS_KEYS.items():
+        v = getattr(cfg.loss, name)
+        if not _is_number(v) or v < 0:
+            raise DigitError(f"{key}: expected a number >= 0, got {v!r}")
+    t = cfg.time_limit
+    if t is not None and (not _is_number(t) or not t > 0 or t != t):
+        raise bad("time_limit", "minutes > 0 or null")
     for name in _OPT_STR:
         v = getattr(cfg, name)
         if v is not None and not isinstance(v, str):
@@ -233,14 +244,14 @@ def _check(cfg: TrainConfig, where: str) -> None:
     for name, choices in _CHOICES.items():
         if getattr(cfg, name) not in choices:
             raise bad(name, f"one of {choices}")
-    if not isinstance(cfg.backbone, str) or not cfg.backbone:
-        raise bad("backbone", "a timm model name")
+    if not isinstance(cfg.network, NetworkConfig):
+        raise bad("network", "a NetworkConfig")
+    if cfg.network.variant not in VARIANTS or cfg.network.semantic_input not in SEMANTIC_INPUTS:
+        raise bad("network", "a valid NetworkConfig")
     if not isinstance(cfg.out, str) or not cfg.out:
         raise bad("out", "a folder path")
     if not isinstance(cfg.augment, bool):
         raise bad("augment", "true or false")
-    if cfg.input_size % 32:
-        raise bad("input_size", "a multiple of 32")
     ms = cfg.milestones
     if not isinstance(ms, tuple) or not all(_is_int(m) and m >= 1 for m in ms):
         raise bad("milestones", "a list of positive epoch numbers")
@@ -249,7 +260,7 @@ def _check(cfg: TrainConfig, where: str) -> None:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML config file (keys = TrainConfig field names, checked later)."""
+    """The mapping in a YAML config file (flat keys, checked later)."""
     path = Path(path)
     if not path.is_file():
         raise DigitError(f"{path}: config file not found")
@@ -283,5 +294,5 @@ def resolve_config(
 
 
 def write_yaml(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the resolved config (every field) to `path`."""
+    """Write the resolved config (every flat key) to `path`."""
     Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")

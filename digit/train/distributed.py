@@ -69,3 +69,13 @@ def mean_across(d: Dist, value: torch.Tensor) -> torch.Tensor:
 def teardown(d: Dist) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def from_main(d: Dist, value: float) -> float:
+    """The main process's `value` on every process (itself without DDP): decisions that depend
+    on a clock, such as a time limit, must be the same everywhere."""
+    if not d.enabled:
+        return value
+    t = torch.tensor([value if d.is_main else 0.0], dtype=torch.float64, device=d.device)
+    dist.broadcast(t, src=0)
+    return float(t.item())

@@ -1,16 +1,17 @@
-"""The training loop of DIGIT: one function, `train`, that reads top to bottom.
+"""The training loop of DIGIT: `train` reads top to bottom as setup, loop, validate, checkpoint.
 
 Steps count optimizer updates. Epoch e covers steps [e * S, (e + 1) * S) with S = full optimizer
-steps per epoch (a last partial group of batches is dropped); the learning rate follows
-MultiStepLR, stepped at each epoch end. The order of an epoch's batches is fixed by (seed,
-epoch), so a resumed run (from `last.pt`, which stores model, optimizer, scheduler, scaler and
-step) sees exactly the batches an uninterrupted run would, and on a deterministic device ends
-with the same parameters.
+steps per epoch (a last partial group of batches is dropped). The learning rate of each step is a
+pure function of (step, epoch, progress) (`digit.train.schedule`). The order of an epoch's batches
+is fixed by (seed, epoch), so a resumed run (from `last.pt`: model, optimizer, scaler, step)
+sees exactly the batches an uninterrupted run would, and on a deterministic device ends with the
+same parameters (with a time limit, where the run stops depends on the machine's speed).
 
 Run folder (written by rank 0 only): config.yaml, metrics.jsonl (one JSON object per line:
 {"kind": "train", ...} every `log_every` steps, {"kind": "val", ...} per validation), tb/
-(TensorBoard), last.pt, best.pt (lowest validation MPJPE). A non-finite loss stops the run
-before the optimizer step, so no checkpoint ever holds the weights it would have produced.
+(TensorBoard scalars and, per validation, an image grid), last.pt, best.pt (lowest validation
+MPJPE). A non-finite loss stops the run before the optimizer step, so no checkpoint ever holds
+the weights it would have produced.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,15 +37,26 @@ from core.paths import build_masks_command, mask_cache_path, resolve_data_root
 from core.progress import progress
 from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
-from digit.data.crop import crop_to_image
+from digit.evaluate import collect, evaluate_predictions
 from digit.losses import digit_loss
-from digit.metrics import evaluate
 from digit.model import DigitNet
+from digit.provenance import provenance
 from digit.train import distributed
 from digit.train.config import TrainConfig, load_yaml, write_yaml
+from digit.train.distributed import Dist
+from digit.train.schedule import learning_rate, run_progress
 
 # Fields a resumed run may change: they do not alter what is computed.
-RESUMABLE_CHANGES = ("max_steps", "num_workers", "device", "eval_every", "log_every", "out")
+RESUMABLE_CHANGES = (
+    "max_steps",
+    "time_limit",
+    "num_workers",
+    "device",
+    "eval_every",
+    "log_every",
+    "save_every",
+    "out",
+)
 
 LoaderFn = Callable[..., DataLoader]
 
@@ -62,13 +74,16 @@ class DataPaths:
 @dataclass(frozen=True)
 class TrainResult:
     """What a finished run reached: step (optimizer steps done), epoch (of the next step),
-    last_loss (mean total loss of the last step), best_mpjpe (mm, None without validation)."""
+    last_loss (mean total loss of the last step), best_mpjpe (mm, None without validation),
+    stopped_by ("steps" | "time"), train_seconds (wall time of the loop over all sittings)."""
 
     run_dir: Path
     step: int
     epoch: int
     last_loss: float
     best_mpjpe: float | None
+    stopped_by: str = "steps"
+    train_seconds: float = 0.0
 
 
 # ---- small pure helpers -----------------------------------------------------------------------
@@ -147,7 +162,7 @@ def default_datasets(cfg: TrainConfig, paths: DataPaths) -> tuple[Any, Any | Non
     from digit.data.augment import AugmentSettings
     from digit.data.dataset import InterHandDataset
 
-    common = {"input_size": cfg.input_size, "seed": cfg.seed}
+    common = {"input_size": cfg.network.input_size, "seed": cfg.seed}
     train_set = InterHandDataset(
         paths.data_root,
         "train",
@@ -171,51 +186,77 @@ def default_loader_fn() -> LoaderFn:
     return make_loader
 
 
-# ---- validation -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainData:
+    """The datasets, the loader factory, and the step arithmetic of a run: accum forward
+    passes per step in this process, steps_per_epoch, total_steps (epochs or max_steps)."""
+
+    train_set: Any
+    val_set: Any | None
+    loader_fn: LoaderFn
+    base_loader: DataLoader
+    accum: int
+    steps_per_epoch: int
+    total_steps: int
 
 
-@torch.no_grad()
-def validate(
-    net: torch.nn.Module, batches: Iterable[Batch], device: torch.device, dtype: torch.dtype | None
-) -> dict:
-    """Official metrics on the given batches with ground-truth root depths: the summary dict of
-    `digit.metrics.EvalResult` plus "mpjpe_joint_mean" (mean over joints with data) and
-    "mpjpe_image_mean" (mean of per-image MPJPE), mm. Leaves `net` in the mode it found."""
-    was_training = net.training
-    net.eval()
-    keys = ("uvd", "rel", "prob", "abs", "focal", "princpt", "gt", "valid", "ht", "htv", "iou")
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for batch in batches:
-        image = batch.image.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = net(image)
-        cols["uvd"].append(
-            crop_to_image(out.joints_uvd.double().cpu().numpy(), batch.crop_affine.numpy())
+def make_data(cfg: TrainConfig, dist: Dist, train_set, val_set, loader_fn) -> TrainData:
+    if cfg.grad_accum % dist.world_size:
+        raise DigitError(
+            f"grad_accum: {cfg.grad_accum} is not a multiple of the {dist.world_size} processes"
         )
-        cols["rel"].append(out.rel_root_depth_mm.double().cpu().numpy())
-        cols["prob"].append(torch.sigmoid(out.handedness_logits.double()).cpu().numpy())
-        cols["abs"].append(batch.abs_depth.numpy())
-        cols["focal"].append(batch.focal.numpy())
-        cols["princpt"].append(batch.princpt.numpy())
-        cols["gt"].append(batch.joints_cam.numpy())
-        cols["valid"].append(batch.joint_valid.numpy())
-        cols["ht"].append(batch.hand_type_code.numpy())
-        cols["htv"].append(batch.hand_type_valid.numpy())
-        cols["iou"].append(batch.lr_iou.numpy())
-    net.train(was_training)
-    if not cols["uvd"]:
-        return {}
-    c = {k: np.concatenate(v) for k, v in cols.items()}
-    result = evaluate(
-        c["uvd"], c["rel"], c["prob"], c["abs"], c["focal"], c["princpt"], c["gt"],
-        c["valid"], c["ht"], c["htv"], c["iou"],
-    )  # fmt: skip
-    summary = result.summary()
-    per_joint = result.per_joint_all[np.isfinite(result.per_joint_all)]
-    per_image = result.mpjpe_image[np.isfinite(result.mpjpe_image)]
-    summary["mpjpe_joint_mean"] = float(per_joint.mean()) if per_joint.size else None
-    summary["mpjpe_image_mean"] = float(per_image.mean()) if per_image.size else None
-    return summary
+    accum = cfg.grad_accum // dist.world_size
+    if train_set is None:
+        train_set, val_set = default_datasets(cfg, resolve_data(cfg))
+    loader_fn = loader_fn or default_loader_fn()
+    base_loader = loader_fn(train_set, cfg.batch_size, True, cfg.num_workers, dist.enabled)
+    steps_per_epoch = len(epoch_batches(base_loader, 0, cfg.seed)) // accum
+    if steps_per_epoch == 0:
+        raise DigitError(
+            f"train split: {len(train_set)} images make no full optimizer step of "
+            f"{cfg.batch_size} x {cfg.grad_accum} images"
+        )
+    total = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    return TrainData(train_set, val_set, loader_fn, base_loader, accum, steps_per_epoch, total)
+
+
+# ---- model and state --------------------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """What changes as a run goes and is saved in last.pt: step, best validation MPJPE, and the
+    wall time spent in the loop over all sittings."""
+
+    step: int = 0
+    best: float | None = None
+    train_seconds: float = 0.0
+
+
+def make_optimizer(net: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    # fused kernels on CUDA; foreach on CPU (the per-tensor default is ~8x slower there)
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+
+
+def check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
+    """`saved` (the config dict in last.pt) must equal `cfg` but for `RESUMABLE_CHANGES`; keys
+    that older versions did not write take the saved preset's values."""
+    then = TrainConfig.from_dict(saved, str(path)).to_dict() if saved else {}
+    now = cfg.to_dict()
+    diff = [k for k in now if k not in RESUMABLE_CHANGES and then.get(k) != now[k]]
+    if diff:
+        k = diff[0]
+        raise DigitError(
+            f"{path}: --resume needs the run's own config; {k} was {then.get(k)!r}, now "
+            f"{now[k]!r} (only {', '.join(RESUMABLE_CHANGES)} may change)"
+        )
+
+
+def _finite_parameters(net: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in net.parameters())
 
 
 # ---- run folder -------------------------------------------------------------------------------
@@ -252,24 +293,43 @@ class RunLog:
                 self.writer.add_scalar(name, value, record["step"])
         self.writer.flush()
 
+    def image(self, name: str, picture: np.ndarray, step: int) -> None:
+        """An RGB picture (H, W, 3) uint8 under `name` at `step`."""
+        if self.enabled:
+            self.writer.add_image(name, picture, step, dataformats="HWC")
+            self.writer.flush()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
 
 
-def _finite_parameters(net: torch.nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in net.parameters())
+def open_run_dir(cfg: TrainConfig, resume: bool, dist: Dist) -> Path:
+    """The run folder: a fresh run refuses one that holds last.pt; rank 0 writes config.yaml."""
+    run_dir = Path(cfg.out)
+    if not resume and (run_dir / "last.pt").exists():
+        raise DigitError(f"{run_dir}: already holds a run (last.pt); pass --resume or a new --out")
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_yaml(cfg, run_dir / "config.yaml")
+    return run_dir
 
 
-def _check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
-    now = cfg.to_dict()
-    diff = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
-    if diff:
-        k = diff[0]
-        raise DigitError(
-            f"{path}: --resume needs the run's own config; {k} was {saved.get(k)!r}, now "
-            f"{now[k]!r} (only {', '.join(RESUMABLE_CHANGES)} may change)"
-        )
+# ---- validation -------------------------------------------------------------------------------
+
+
+def validate(net: torch.nn.Module, loader, device: torch.device, dtype: torch.dtype | None) -> dict:
+    """The official metrics (`digit.evaluate`, ground-truth root depths) on `loader`: the summary
+    dict of `digit.metrics.EvalResult` plus "mpjpe_joint_mean" (mean over joints with data) and
+    "mpjpe_image_mean" (mean of per-image MPJPE), mm. Leaves `net` in the mode it found."""
+    preds, gt = collect(net, loader, device, amp_dtype=dtype)
+    result = evaluate_predictions(preds, gt, gt.abs_depth)
+    summary = result.summary()
+    per_joint = result.per_joint_all[np.isfinite(result.per_joint_all)]
+    per_image = result.mpjpe_image[np.isfinite(result.mpjpe_image)]
+    summary["mpjpe_joint_mean"] = float(per_joint.mean()) if per_joint.size else None
+    summary["mpjpe_image_mean"] = float(per_image.mean()) if per_image.size else None
+    return summary
 
 
 # ---- the loop ---------------------------------------------------------------------------------
@@ -293,186 +353,219 @@ def train(
     config must equal `cfg` except `RESUMABLE_CHANGES`; a fresh run refuses a folder that
     already holds last.pt.
     """
-    run_dir = Path(cfg.out)
     dist = distributed.setup(cfg.device)
     try:
-        return _train(cfg, resume, dist, run_dir, train_set, val_set, loader_fn, show_progress)
+        return _train(cfg, resume, dist, train_set, val_set, loader_fn, show_progress)
     finally:
         distributed.teardown(dist)
 
 
-def _train(cfg, resume, dist, run_dir, train_set, val_set, loader_fn, show_progress):
+def _train(
+    cfg: TrainConfig,
+    resume: bool,
+    dist: Dist,
+    train_set: Any,
+    val_set: Any,
+    loader_fn: LoaderFn | None,
+    show_progress: bool,
+) -> TrainResult:
     device, main = dist.device, dist.is_main
 
     def say(msg: str) -> None:
         if main and show_progress:
             print(msg, file=sys.stderr)
 
-    # -- run folder and config
+    # -- setup: run folder, data, model, optimizer, precision, resumed state
+    run_dir = open_run_dir(cfg, resume, dist)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    if not resume and last_path.exists():
-        raise DigitError(f"{run_dir}: already holds a run (last.pt); pass --resume or a new --out")
-    if cfg.grad_accum % dist.world_size:
-        raise DigitError(
-            f"grad_accum: {cfg.grad_accum} is not a multiple of the {dist.world_size} processes"
-        )
-    accum = cfg.grad_accum // dist.world_size  # forward passes per step in this process
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_yaml(cfg, run_dir / "config.yaml")
-
-    # -- data
-    if train_set is None:
-        train_set, val_set = default_datasets(cfg, resolve_data(cfg))
-    loader_fn = loader_fn or default_loader_fn()
-    base_loader = loader_fn(train_set, cfg.batch_size, True, cfg.num_workers, dist.enabled)
-    steps_per_epoch = len(epoch_batches(base_loader, 0, cfg.seed)) // accum
-    if steps_per_epoch == 0:
-        raise DigitError(
-            f"train split: {len(train_set)} images make no full optimizer step of "
-            f"{cfg.batch_size} x {cfg.grad_accum} images"
-        )
-    total_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps is not None:
-        total_steps = min(total_steps, cfg.max_steps)
-
-    # -- model, optimizer, schedule, precision
+    data = make_data(cfg, dist, train_set, val_set, loader_fn)
     torch.manual_seed(cfg.seed)
-    net = DigitNet(cfg.network_config()).to(device)
-    # fused kernels on CUDA; foreach on CPU (the per-tensor default is ~8x slower there)
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma
-    )
+    net = DigitNet(cfg.network).to(device)
+    optimizer = make_optimizer(net, cfg, device)
     dtype = amp_dtype(cfg.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    weights = cfg.loss_weights()
-
-    step, best = 0, None
+    state = TrainState()
     if resume:
-        state = load_torch_file(last_path, "checkpoint to resume from", device)
-        _check_resumable(state.get("config", {}), cfg, last_path)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        step, best = int(state["step"]), state.get("best_mpjpe")
-        say(f"digit-train: resuming {run_dir} at step {step}")
+        saved = load_torch_file(last_path, "checkpoint to resume from", device)
+        check_resumable(saved.get("config", {}), cfg, last_path)
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        state = TrainState(
+            int(saved["step"]), saved.get("best_mpjpe"), float(saved.get("train_seconds", 0.0))
+        )
+        say(f"digit-train: resuming {run_dir} at step {state.step}")
     model = net
     if dist.enabled:
         model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-    log = RunLog(run_dir, main, step if resume else None)
+    log = RunLog(run_dir, main, state.step if resume else None)
+    origin = provenance(cfg, net, data.train_set)
+    time_limit_s = None if cfg.time_limit is None else cfg.time_limit * 60.0
 
     def save(path: Path, metrics: dict) -> None:
         if not _finite_parameters(net):  # belt and braces: never store non-finite weights
             raise DigitError(
-                f"step {step}: non-finite weights; {run_dir} keeps its last checkpoint"
+                f"step {state.step}: non-finite weights; {run_dir} keeps its last checkpoint"
             )
         save_checkpoint(
-            path, net, cfg.to_dict(), optimizer=optimizer, scheduler=scheduler.state_dict(),
-            scaler=scaler.state_dict(), step=step, epoch=step // steps_per_epoch,
-            best_mpjpe=best, metrics=metrics,
+            path, net, cfg.to_dict(), optimizer=optimizer, scaler=scaler.state_dict(),
+            step=state.step, epoch=state.step // data.steps_per_epoch, best_mpjpe=state.best,
+            train_seconds=state.train_seconds, metrics=metrics, provenance=origin,
         )  # fmt: skip
 
-    say(
-        f"digit-train: {cfg.preset}/{cfg.variant} on {device}, {total_steps} steps "
-        f"({steps_per_epoch} per epoch), amp {dtype}, run folder {run_dir}"
-    )
-    net.train()
-    last_loss, t_log, steps_timed = float("nan"), time.perf_counter(), 0
-    with progress(total_steps, "train", enabled=show_progress and main) as bar:
-        bar.advance(step)
-        while step < total_steps:
-            # -- one epoch: fixed batch order, resumed mid-way by skipping the steps done
-            epoch, done_in_epoch = divmod(step, steps_per_epoch)
-            if hasattr(train_set, "set_epoch"):
-                train_set.set_epoch(epoch)
-            order = epoch_batches(base_loader, epoch, cfg.seed)[: steps_per_epoch * accum]
-            batches = iter(loader_over(base_loader, order[done_in_epoch * accum :]))
-            while step < total_steps and step // steps_per_epoch == epoch:
-                # -- one optimizer step over `accum` forward passes
-                loss_sum = torch.zeros((), device=device)
-                term_sums: dict[str, torch.Tensor] = {}
-                for micro in range(accum):
-                    batch = next(batches).to(device, non_blocking=True)
-                    sync = micro == accum - 1  # DDP all-reduces gradients on the last pass only
-                    ctx = contextlib.nullcontext() if sync or not dist.enabled else model.no_sync()
-                    with ctx:
-                        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                            out = model(batch.image)
-                        loss, terms = digit_loss(
-                            out, batch.targets, batch.segm_target, batch.segm_valid, weights,
-                            cfg.loss_average,
-                        )  # fmt: skip
-                        scaler.scale(loss / accum).backward()
-                    loss_sum += loss.detach() / accum
-                    for k, v in terms.items():
-                        term_sums[k] = term_sums.get(k, 0.0) + v.detach() / accum
-                last_loss = float(distributed.mean_across(dist, loss_sum))
-                if not math.isfinite(last_loss):
-                    raise DigitError(
-                        f"step {step + 1}: loss is {last_loss}; stopped before updating the "
-                        f"weights ({run_dir} keeps its last good checkpoint)"
-                    )
-                lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                steps_timed += 1
-                if step % steps_per_epoch == 0:
-                    scheduler.step()  # MultiStepLR counts epochs
-                bar.advance()
+    def validate_and_keep_best(epoch: int) -> dict:
+        val_loader = data.loader_fn(data.val_set, cfg.batch_size, False, cfg.num_workers, False)
+        metrics = validate(net, val_loader, device, dtype)
+        score = best_metric(metrics)
+        log.write(
+            {
+                "kind": "val",
+                "step": state.step,
+                "epoch": epoch,
+                "images_seen": images_seen(),
+                **metrics,
+            },
+            {f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)},
+        )
+        if log.enabled:
+            from digit.train.figures import validation_grid
 
-                # -- log, validate, save (main process; the others wait at the barrier)
-                is_last = step == total_steps
-                if main and ((cfg.log_every and step % cfg.log_every == 0) or is_last):
-                    rate = steps_timed / max(time.perf_counter() - t_log, 1e-9)
-                    record = {
-                        "kind": "train", "step": step, "epoch": epoch,
-                        "lr": lr, "loss": last_loss,
-                        **{k: float(v) for k, v in term_sums.items()},
-                        "steps_per_s": rate,
-                        "images_per_s": rate * cfg.batch_size * cfg.grad_accum,
-                    }  # fmt: skip
-                    log.write(
-                        record,
-                        {"train/loss": last_loss, "train/lr": lr}
-                        | {f"train/{k}": float(v) for k, v in term_sums.items()},
-                    )
-                    say(
-                        f"step {step}/{total_steps} epoch {epoch} loss {last_loss:.4f} "
-                        f"lr {lr:.2e} {rate:.2f} steps/s"
-                    )
-                    t_log, steps_timed = time.perf_counter(), 0
-                evaluate_now = (
-                    val_set is not None
-                    and cfg.eval_every
-                    and (step % cfg.eval_every == 0 or is_last)
+            first = next(iter(data.loader_fn(data.val_set, 4, False, 0, False)))
+            log.image("val/predictions", validation_grid(net, first, device, dtype), state.step)
+        say(f"step {state.step}: validation MPJPE {score} mm")
+        if score is not None and (state.best is None or score < state.best):
+            state.best = score
+            save(best_path, metrics)
+        return metrics
+
+    def images_seen() -> int:
+        return state.step * cfg.images_per_step
+
+    limit_note = "" if cfg.time_limit is None else f", time limit {cfg.time_limit:g} min"
+    say(
+        f"digit-train: {cfg.preset}/{cfg.network.variant} on {device}, {data.total_steps} steps "
+        f"({data.steps_per_epoch} per epoch{limit_note}), amp {dtype}, run folder {run_dir}"
+    )
+
+    # -- the loop: one optimizer step per iteration
+    net.train()
+    last_loss, stopped_by = float("nan"), "steps"
+    t_start, t_log, steps_timed = time.perf_counter(), time.perf_counter(), 0
+    seconds_before = state.train_seconds
+    batches = None
+    with progress(data.total_steps, "train", enabled=show_progress and main) as bar:
+        bar.advance(state.step)
+        while state.step < data.total_steps:
+            epoch, done_in_epoch = divmod(state.step, data.steps_per_epoch)
+            if batches is None or done_in_epoch == 0:
+                batches = epoch_iterator(data, cfg.seed, epoch, done_in_epoch)
+
+            # -- one optimizer step over `accum` forward passes
+            progress_now = run_progress(
+                state.step, data.total_steps, state.train_seconds, time_limit_s
+            )
+            lr = learning_rate(
+                cfg.lr, cfg.lr_schedule, state.step, epoch, progress_now,
+                milestones=cfg.milestones, gamma=cfg.gamma, min_lr_ratio=cfg.min_lr_ratio,
+                warmup_steps=cfg.warmup_steps,
+            )  # fmt: skip
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = torch.zeros((), device=device)
+            term_sums: dict[str, torch.Tensor] = {}
+            for micro in range(data.accum):
+                batch: Batch = next(batches).to(device, non_blocking=True)
+                sync = micro == data.accum - 1  # DDP all-reduces gradients on the last pass only
+                no_sync = contextlib.nullcontext() if sync or not dist.enabled else model.no_sync()
+                with no_sync:
+                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                        out = model(batch.image)
+                    loss, terms = digit_loss(
+                        out, batch.targets, batch.segm_target, batch.segm_valid, cfg.loss,
+                        cfg.loss_average,
+                    )  # fmt: skip
+                    scaler.scale(loss / data.accum).backward()
+                loss_sum += loss.detach() / data.accum
+                for k, v in terms.items():
+                    term_sums[k] = term_sums.get(k, 0.0) + v.detach() / data.accum
+            last_loss = float(distributed.mean_across(dist, loss_sum))
+            if not math.isfinite(last_loss):
+                kept = "its last good checkpoint" if last_path.exists() else "no checkpoint yet"
+                raise DigitError(
+                    f"step {state.step + 1}: loss is {last_loss}; stopped before updating the "
+                    f"weights ({run_dir} keeps {kept})"
                 )
-                metrics: dict = {}
-                if main and evaluate_now:
-                    val_loader = loader_fn(val_set, cfg.batch_size, False, cfg.num_workers, False)
-                    metrics = validate(net, val_loader, device, dtype)
-                    score = best_metric(metrics)
-                    log.write(
-                        {"kind": "val", "step": step, "epoch": epoch, **metrics},
-                        {f"val/{k}": v for k, v in metrics.items() if isinstance(v, float)},
-                    )
-                    say(f"step {step}: validation MPJPE {score} mm")
-                    if score is not None and (best is None or score < best):
-                        best = score
-                        save(best_path, metrics)
-                    t_log, steps_timed = time.perf_counter(), 0
-                if main and (
-                    is_last or evaluate_now or (cfg.save_every and step % cfg.save_every == 0)
-                ):
-                    save(last_path, metrics)
-                    t_log, steps_timed = time.perf_counter(), 0
-                distributed.barrier(dist)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            steps_timed += 1
+            bar.advance()
+            # every process takes the main process's clock, so all stop at the same step
+            state.train_seconds = distributed.from_main(
+                dist, seconds_before + time.perf_counter() - t_start
+            )
+            out_of_time = time_limit_s is not None and state.train_seconds >= time_limit_s
+            is_last = state.step == data.total_steps or out_of_time
+            if out_of_time and state.step < data.total_steps:
+                stopped_by = "time"
+
+            # -- log, validate, save (main process; the others wait at the barrier)
+            if main and ((cfg.log_every and state.step % cfg.log_every == 0) or is_last):
+                rate = steps_timed / max(time.perf_counter() - t_log, 1e-9)
+                record = {
+                    "kind": "train", "step": state.step, "epoch": epoch, "lr": lr,
+                    "loss": last_loss, **{k: float(v) for k, v in term_sums.items()},
+                    "steps_per_s": rate, "images_per_s": rate * cfg.images_per_step,
+                    "images_seen": images_seen(), "seconds": state.train_seconds,
+                }  # fmt: skip
+                log.write(
+                    record,
+                    {"train/loss": last_loss, "train/lr": lr}
+                    | {f"train/{k}": float(v) for k, v in term_sums.items()},
+                )
+                say(
+                    f"step {state.step}/{data.total_steps} epoch {epoch} loss {last_loss:.4f} "
+                    f"lr {lr:.2e} {rate:.2f} steps/s"
+                )
+                t_log, steps_timed = time.perf_counter(), 0
+            validate_now = (
+                data.val_set is not None
+                and cfg.eval_every
+                and (state.step % cfg.eval_every == 0 or is_last)
+            )
+            metrics: dict = {}
+            if main and validate_now:
+                metrics = validate_and_keep_best(epoch)
+                t_log, steps_timed = time.perf_counter(), 0
+            if main and (
+                is_last or validate_now or (cfg.save_every and state.step % cfg.save_every == 0)
+            ):
+                save(last_path, metrics)
+                t_log, steps_timed = time.perf_counter(), 0
+            distributed.barrier(dist)
+            if is_last:
+                break
+    if stopped_by == "time":
+        say(f"digit-train: time limit reached after {state.step} steps")
     log.close()
-    return TrainResult(run_dir, step, step // steps_per_epoch, last_loss, best)
+    return TrainResult(
+        run_dir,
+        state.step,
+        state.step // data.steps_per_epoch,
+        last_loss,
+        state.best,
+        stopped_by,
+        state.train_seconds,
+    )
+
+
+def epoch_iterator(data: TrainData, seed: int, epoch: int, done_in_epoch: int):
+    """The batches of `epoch` from its `done_in_epoch`-th optimizer step on (fixed order)."""
+    if hasattr(data.train_set, "set_epoch"):
+        data.train_set.set_epoch(epoch)
+    order = epoch_batches(data.base_loader, epoch, seed)[: data.steps_per_epoch * data.accum]
+    return iter(loader_over(data.base_loader, order[done_in_epoch * data.accum :]))
 
 
 def config_for_resume(run_dir: Path) -> dict:
