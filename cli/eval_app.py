@@ -1,5 +1,6 @@
 """`digit-eval`: the official InterHand2.6M evaluation of a checkpoint."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import torch
 import typer
 
 from cli.common import make_app, run
-from digit.eval_report import format_summary
+from digit.eval_report import format_comparison, format_summary
 from digit.evaluate import ROOT_DEPTH_GT, run_evaluation
 
 app = make_app("Evaluate a DIGIT checkpoint with the official InterHand2.6M protocol.")
@@ -37,6 +38,12 @@ def evaluate(
     workers: int = typer.Option(0, "--workers", min=0, help="Data loader worker processes."),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda (default: cuda if any)"),
     amp: bool = typer.Option(False, "--amp", help="Run the network under autocast."),
+    reference: list[str] = typer.Option(
+        [],
+        "--reference",
+        help="Also score a reference on the same images: mean-pose (the training split's "
+        "constant mean pose) | untrained (the same network at step 0). Repeatable.",
+    ),
 ) -> None:
     """Write metrics.json, predictions.npz, per_joint.csv and plots to --out."""
     from render.synthetic_data.default import prepare_data_root
@@ -55,9 +62,13 @@ def evaluate(
         num_workers=workers,
         amp=amp,
         show_progress=sys.stderr.isatty(),  # a log file gets no bar, only the result
+        references=tuple(reference),
     )
     source = "ground truth" if root_depth == ROOT_DEPTH_GT else f"RootNet {root_depth}"
     typer.echo(format_summary(result, source))
+    if reference:
+        written = json.loads((out / "metrics.json").read_text())
+        typer.echo(format_comparison({"this model": result.summary(), **written["references"]}))
     typer.echo(f"wrote metrics.json, predictions.npz, per_joint.csv and plots to {out}")
 
 

@@ -182,3 +182,21 @@ def format_summary(result: EvalResult, root_depth_source: str) -> str:
     for b in result.by_bin:
         lines.append(f"  by interaction {b.label:<12} {mm(b.value)}  ({b.images} images)")
     return "\n".join(lines)
+
+
+def format_comparison(rows: dict[str, dict[str, Any]]) -> str:
+    """One line per model or reference (name -> `EvalResult.summary()` dict, None for n/a):
+    MPJPE SH / IH / all and MRRPE in mm, handedness accuracy."""
+
+    def num(x: float | None, fmt: str) -> str:
+        return "n/a" if x is None or math.isnan(x) else format(x, fmt)
+
+    head = f"  {'':<22}{'MPJPE SH':>10}{'MPJPE IH':>10}{'MPJPE all':>10}{'MRRPE':>9}{'hand acc':>9}"
+    lines = ["compared on the same images (official formulas; mm, handedness as a fraction)", head]
+    for name, r in rows.items():
+        lines.append(
+            f"  {name:<22}{num(r.get('mpjpe_sh'), '.2f'):>10}{num(r.get('mpjpe_ih'), '.2f'):>10}"
+            f"{num(r.get('mpjpe_all'), '.2f'):>10}{num(r.get('mrrpe'), '.2f'):>9}"
+            f"{num(r.get('handedness_acc'), '.3f'):>9}"
+        )
+    return "\n".join(lines)

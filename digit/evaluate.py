@@ -270,18 +270,24 @@ def run_evaluation(
     num_workers: int = 0,
     amp: bool = False,
     show_progress: bool = False,
+    references: tuple[str, ...] = (),
 ) -> EvalResult:
     """Evaluate `checkpoint` on `split` and write metrics.json, predictions.npz, per_joint.csv
     and plots into `out` (see `digit.eval_report.write_outputs`).
 
     data_root: InterHand2.6M-layout root (None: the synthetic default); masks: folder holding
     masks_{split}.h5 (or the file) for the interaction-degree bins; root_depth: "gt" or the path
-    of a RootNet JSON; limit: first N images of the split. Bad input raises DigitError.
+    of a RootNet JSON; limit: first N images of the split; references: any of
+    `digit.references.REFERENCES`, scored on the same images with the same root depths (their
+    summaries go into metrics.json under "references"). The network
+    runs at the input size its checkpoint records. Bad input raises DigitError.
     """
     from core.paths import resolve_data_root
     from digit.checkpoint import load_network
     from digit.data.dataset import InterHandDataset, make_loader
     from digit.eval_report import write_outputs
+    from digit.model import DigitNet
+    from digit.references import REFERENCES, fit_mean_pose_on_split, mean_pose_predictions
 
     check_split(split)
     use_gt = str(root_depth) == ROOT_DEPTH_GT
@@ -293,14 +299,31 @@ def run_evaluation(
     root = resolve_data_root(None if data_root is None else Path(data_root))
     mask_file = resolve_masks(None if masks is None else Path(masks), root, split)
     net, info = load_network(checkpoint, device)
-    dataset = InterHandDataset(root, split, mask_file, train=False, limit=limit)
+    unknown = [r for r in references if r not in REFERENCES]
+    if unknown:
+        raise DigitError(
+            f"--reference: unknown {unknown[0]!r} (choose from {', '.join(REFERENCES)})"
+        )
+    dataset = InterHandDataset(
+        root, split, mask_file, train=False, limit=limit, input_size=net.config.input_size
+    )
     if mask_file is not None and not getattr(dataset, "has_masks", True):
         mask_file = None
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     dtype = torch.get_autocast_dtype(device.type) if amp else None
     preds, gt = collect(net, loader, device, amp_dtype=dtype, show_progress=show_progress)
     abs_depth = root_depths(root_depth, gt, root, split)
-    result = evaluate_predictions(preds, gt, abs_depth, use_iou=mask_file is not None)
+    use_iou = mask_file is not None
+    result = evaluate_predictions(preds, gt, abs_depth, use_iou=use_iou)
+    scored: dict[str, EvalResult] = {}
+    for name in references:
+        if name == "mean-pose":
+            ref_preds = mean_pose_predictions(fit_mean_pose_on_split(root, "train"), gt)
+        else:  # the same network before training: its config, its seed, its starting weights
+            torch.manual_seed(int((info.get("config") or {}).get("seed", 0)))
+            untrained = DigitNet(net.config).to(device)
+            ref_preds, _ = collect(untrained, loader, device, amp_dtype=dtype)
+        scored[name] = evaluate_predictions(ref_preds, gt, abs_depth, use_iou=use_iou)
     meta = {
         "checkpoint": {
             "path": str(checkpoint),
@@ -317,6 +340,9 @@ def run_evaluation(
             "source": "gt" if use_gt else "rootnet",
             "path": None if use_gt else str(root_depth),
         },
+        "input_size": net.config.input_size,
+        "provenance": info.get("provenance"),
+        "references": {name: r.summary() for name, r in scored.items()},
     }
     write_outputs(out, result, preds, abs_depth, meta)
     return result

@@ -28,7 +28,6 @@ from core.parts import LEFT_OFFSET, RIGHT_OFFSET
 from core.progress import progress
 from digit.checkpoint import load_network
 from digit.data.crop import (
-    CROP_SIZE,
     crop_to_image,
     crop_transform,
     invert_affine,
@@ -104,16 +103,17 @@ def predict_image(
     h, w = image.shape[:2]
     bbox = whole_image_bbox(h, w) if bbox is None else np.asarray(bbox, dtype=np.float64)
     crop_box = crop_box_from_bbox(bbox)
-    A = crop_transform(crop_box, CROP_SIZE)
+    size = net.config.input_size  # the crop the checkpoint was trained on
+    A = crop_transform(crop_box, size)
     device = next(net.parameters()).device
     pixels = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0
-    crop = warp_image(pixels, A, CROP_SIZE)
+    crop = warp_image(pixels, A, size)
     out = net(crop)
     joints = crop_to_image(out.joints_uvd.double().cpu().numpy(), A[None])[0]
     segmentation = None
     if out.segm_logits is not None:
         labels = out.segm_logits[0].argmax(0)  # (128, 128)
-        labels = upsample_labels_nearest(labels, CROP_SIZE // labels.shape[-1])
+        labels = upsample_labels_nearest(labels, size // labels.shape[-1])
         labels = segmentation_classes(labels, out.segm_logits.shape[1])
         segmentation = warp_labels(labels[None].cpu(), invert_affine(A), (h, w))[0].numpy()
     return ImagePrediction(

@@ -293,3 +293,65 @@ def test_cli_trains_on_the_synthetic_dataset(tmp_path, synthetic_root, mask_cach
     result = _cli("--out", str(out), "--max-steps", "4", "--resume")  # reads out/config.yaml
     assert result.returncode == 0, result.stderr
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
+
+
+# ---- schedule and time limit -------------------------------------------------------------------
+
+
+def test_learning_rate_schedules_by_hand():
+    from digit.train.schedule import learning_rate, run_progress
+
+    assert learning_rate(1.0, "step", 0, 0, 0.0, milestones=(2, 4), gamma=0.5) == 1.0
+    assert learning_rate(1.0, "step", 9, 2, 0.0, milestones=(2, 4), gamma=0.5) == 0.5
+    assert learning_rate(1.0, "step", 9, 5, 0.0, milestones=(2, 4), gamma=0.5) == 0.25
+    assert learning_rate(2.0, "cosine", 5, 0, 0.0) == 2.0
+    assert learning_rate(2.0, "cosine", 5, 0, 0.5, min_lr_ratio=0.1) == pytest.approx(1.1)
+    assert learning_rate(2.0, "cosine", 5, 0, 1.0, min_lr_ratio=0.1) == pytest.approx(0.2)
+    assert learning_rate(2.0, "cosine", 1, 0, 0.0, warmup_steps=4) == pytest.approx(1.0)
+    assert run_progress(10, 100, 30.0, 60.0) == 0.5  # time runs out first
+    assert run_progress(90, 100, 30.0, 60.0) == 0.9
+    assert run_progress(10, 100, 30.0, None) == 0.1
+
+
+def test_time_limit_stops_within_one_step_and_keeps_a_valid_best(tmp_path):
+    limit_min = 0.05  # 3 s of training
+    cfg = tiny(tmp_path, max_steps=10_000, time_limit=limit_min, eval_every=10_000)
+    result = run(cfg, FakeSet(8), val=FakeSet(4))
+    assert result.stopped_by == "time" and 1 <= result.step < 10_000
+    train_records = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    seconds = [r["seconds"] for r in train_records]
+    assert all(s < limit_min * 60 for s in seconds[:-1]) and seconds[-1] >= limit_min * 60
+    assert [r["step"] for r in read_metrics(tmp_path / "run") if r["kind"] == "val"] == [
+        result.step
+    ]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["step"] == result.step and best["provenance"]["input_size"] == SIZE
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["step"] == result.step and last["train_seconds"] >= limit_min * 60
+
+
+def test_validation_and_digit_eval_agree_at_a_non_default_size(
+    tmp_path, synthetic_root, mask_cache_train
+):
+    """Trained at 64 px, the checkpoint records its size: validation inside training and
+    digit-eval afterwards run the same network on the same crops and give the same numbers."""
+    from digit.evaluate import run_evaluation
+
+    cfg = TrainConfig.preset_config("tiny").updated(
+        dict(
+            out=str(tmp_path / "run"), input_size=64, batch_size=2, num_workers=0, max_steps=2,
+            val_limit=6, eval_every=2, log_every=1, amp="off", device="cpu",
+            data_root=str(synthetic_root), masks=str(mask_cache_train.parent),
+        )
+    )  # fmt: skip
+    train(cfg, show_progress=False)
+    val = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "val"][-1]
+    best = tmp_path / "run" / "best.pt"
+    assert torch.load(best, weights_only=True)["network_config"]["input_size"] == 64
+    result = run_evaluation(best, "val", synthetic_root, limit=6, out=tmp_path / "eval")
+    got = result.summary()
+    for key in ("mpjpe_sh", "mpjpe_ih", "mpjpe_all", "mrrpe", "handedness_acc"):
+        if val[key] is None:
+            assert got[key] is None, key
+        else:
+            assert got[key] == pytest.approx(val[key], rel=1e-6), key
