@@ -27,6 +27,18 @@ def train(
         None, "--masks", help="Folder with masks_{split}.h5 (default: <data-root>/masks)."
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    time_limit: float | None = typer.Option(
+        None,
+        "--time-limit",
+        help="Minutes of training; then validate, save and stop cleanly (all processes agree).",
+    ),
+    backbone_weights: str | None = typer.Option(
+        None,
+        "--backbone-weights",
+        help="Starting weights of the backbone: package:NAME (weights inside an installed pip "
+        "package, e.g. package:efficientnet-lite0), a local file, or timm (downloads).",
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Initialisation and data-order seed."),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/digit)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (last.pt)."),
 ) -> None:
@@ -47,6 +59,9 @@ def train(
         "data_root": str(data_root) if data_root else None,
         "masks": str(masks) if masks else None,
         "max_steps": max_steps,
+        "time_limit": time_limit,
+        "backbone_weights": backbone_weights,
+        "seed": seed,
         "out": str(out) if out else None,
     }
     config_file = config
