@@ -34,8 +34,9 @@ class TrainConfig:
     """Everything a training run depends on (defaults = the `paper` preset).
 
     Network: preset (the name the run started from), variant (`digit.model.VARIANTS`),
-        backbone (timm name), backbone_weights (None | "timm" | file), semantic_input, input_size
-        (crop side in pixels, a multiple of 32; segmentation at input_size / 2).
+        backbone (timm name), backbone_weights (None | "timm" | "package:NAME" | file),
+        semantic_input, input_size (crop side in pixels, a multiple of 32; segmentation at
+        input_size / 2).
     Data: data_root (None = the synthetic default), masks (folder with masks_{split}.h5; None =
         <data_root>/masks), augment, train_limit / val_limit (first N images, None = all),
         num_workers.
