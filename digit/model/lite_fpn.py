@@ -1,10 +1,11 @@
 """EfficientNet-Lite trunk with a small fusion neck: stride-4 features that carry the deep layers.
 
 An EfficientNet tapped at stride 4 would use only its stem and first two stages (16 k of
-lite0's 3.0 M trunk parameters). Here the trunk runs to stride 32 and a neck brings strides 4, 8, 16
-and 32 back to stride 4: a 1x1 lateral conv per stride, bilinear upsampling to the stride-4
-grid, a sum, then conv3x3 + BN + ReLU to the 32 channels DIGIT's heads read (HRNet-style
-fusion: every scale feeds the high-resolution map directly, without FPN's top-down chain).
+lite0's 3.0 M trunk parameters). Here the trunk runs to stride 32 and a neck brings strides 4,
+8, 16 and 32 back to stride 4: a 1x1 lateral conv per stride, bilinear upsampling to the
+stride-4 grid, a sum, then conv3x3 + BN + ReLU to the 32 channels DIGIT's heads read
+(HRNet-style fusion: every scale feeds the high-resolution map directly, without FPN's
+top-down chain).
 
 The pretrained EfficientNet-Lite weights expect TensorFlow's Lite preprocessing, pixels in
 0..255 minus 127, over 128; DIGIT's images are RGB in [0, 1], so the backbone applies
@@ -12,6 +13,10 @@ The pretrained EfficientNet-Lite weights expect TensorFlow's Lite preprocessing,
 running statistics agree with that, not with the ImageNet mean/std that the model package's
 README shows: on a natural photograph, ImageNet normalisation gives stem outputs with about 5x
 the stored running variance, TensorFlow's about 1.1x.
+
+timm builds these BNs with TensorFlow's eps (1e-3) but PyTorch's momentum (0.1, TensorFlow
+trained with 0.01): same outputs in eval mode; while fine-tuning, running statistics follow the
+new data at the rate of the rest of the network.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from digit.model.config import FEATURE_CHANNELS
+from render.errors import DigitError
 
 # DIGIT backbone name -> timm trunk (TensorFlow "same" padding: the packaged weights' layout)
 LITE_BACKBONES: dict[str, str] = {
@@ -47,8 +53,12 @@ class LiteFPN(nn.Module):
         self.trunk = timm.create_model(
             LITE_BACKBONES[name], features_only=True, out_indices=_TAPS, pretrained=pretrained_timm
         )
-        if self.trunk.feature_info.reduction() != [4, 8, 16, 32]:
-            raise AssertionError(f"{name}: unexpected trunk strides")  # a timm layout change
+        strides = self.trunk.feature_info.reduction()
+        if strides != [4, 8, 16, 32]:  # a timm layout change
+            raise DigitError(
+                f"--backbone {name}: timm {timm.__version__} gives trunk strides {strides}, "
+                "expected [4, 8, 16, 32]"
+            )
         # constants of the weights' training, not learned: kept out of the state dict
         self.register_buffer("mean", torch.full((1, 3, 1, 1), LITE_MEAN), persistent=False)
         self.register_buffer("std", torch.full((1, 3, 1, 1), LITE_STD), persistent=False)
