@@ -3,11 +3,12 @@
     python -m benchmarks.bench_network [--cases paper-256,tiny-256,tiny-128] [--batch 2]
                                        [--repeats 3] [--device cpu|cuda]
 
-Per case (a preset and an input size): forward time per image (eval, no_grad), forward+backward
-time per image (train mode, a loss touching every output), and peak memory. On CPU the peak is
-the process's peak resident set size, each case run in a fresh process so the numbers do not
-mix; "model" is the resident size after building the network, the forward / train columns the
-peak above it. On CUDA, torch's peak allocated memory.
+Per case (a preset or a backbone name for the `digit` variant, and an input size, e.g.
+efficientnet_lite0_fpn-128): forward time per image (eval, no_grad), forward+backward time per
+image (train mode, a loss touching every output), and peak memory. On CPU the peak is the
+process's peak resident set size, each case run in a fresh process so the numbers do not mix;
+"model" is the resident size after building the network, the forward / train columns the peak
+above it. On CUDA, torch's peak allocated memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import warnings
 import torch
 
 from digit.model import DigitNet, NetworkConfig, count_parameters
+from digit.model.config import PRESET_BACKBONES
 
 
 def _rss_mb() -> float:
@@ -41,11 +43,16 @@ def _peak_mb(device: torch.device) -> float:
 
 
 def run_case(preset: str, size: int, batch: int, repeats: int, device_name: str) -> dict:
-    """Time one configuration; returns a dict of the measured numbers."""
+    """Time one configuration (`preset`: a preset or a backbone name, `digit` variant);
+    returns a dict of the measured numbers."""
     device = torch.device(device_name)
+    if preset in PRESET_BACKBONES:
+        config = NetworkConfig.preset(preset)
+    else:
+        config = NetworkConfig(backbone=preset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = DigitNet(NetworkConfig.preset(preset), init_backbone=False).to(device)
+        net = DigitNet(config, init_backbone=False).to(device)
     images = torch.rand(batch, 3, size, size, device=device)
     base = _peak_mb(device)
 
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     threads = torch.get_num_threads()
     print(f"device {args.device}, torch {torch.__version__}, {threads} CPU threads")
     header = (
-        f"{'case':<10} {'params':>11} {'fwd ms/img':>11} {'fwd+bwd ms/img':>15} "
+        f"{'case':<26} {'params':>11} {'fwd ms/img':>11} {'fwd+bwd ms/img':>15} "
         f"{'model MB':>9} {'fwd peak MB':>12} {'train peak MB':>14}"
     )
     print(header)
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         proc.join()
         results.append(r)
         print(
-            f"{case:<10} {r['params']:>11,} {r['forward_ms_per_image']:>11.1f} "
+            f"{case:<26} {r['params']:>11,} {r['forward_ms_per_image']:>11.1f} "
             f"{r['train_ms_per_image']:>15.1f} {r['model_mb']:>9.0f} "
             f"{r['forward_peak_mb']:>12.0f} {r['train_peak_mb']:>14.0f}"
         )

@@ -15,6 +15,11 @@ into branches 1-3 (the unexpected keys users report when loading it into mmpose 
 file itself was not available to check). Loading keeps the keys this backbone has and ignores the
 rest; a `module.` prefix (DataParallel) or a `state_dict` / `model` wrapper is undone, and BN
 `num_batches_tracked` counters missing from old files keep their initial value.
+
+`efficientnet_liteN_fpn` (N = 0, 1, 2) is not a timm tap but `lite_fpn.LiteFPN`: timm's
+`tf_efficientnet_liteN` trunk with a neck fusing strides 4-32 into 32 stride-4 channels. Its
+weights may also be `package:efficientnet-liteN`: ImageNet weights inside a pip package
+(`digit.model.pretrained`), loaded into the trunk through an explicit key map.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from torch import nn
 
 from core.errors import DigitError
 from core.files import load_torch_file
+from digit.model.lite_fpn import LITE_BACKBONES, LiteFPN
+from digit.model.pretrained import (
+    is_package_spec,
+    load_package_state,
+    packaged_weights,
+    timm_state_from_package,
+)
 
 
 def _create(name: str, pretrained: bool, out_index: int | None) -> nn.Module:
@@ -69,10 +81,13 @@ def prune_hrnet(model: nn.Module) -> int:
 
 def create_backbone(name: str, pretrained_timm: bool = False) -> nn.Module:
     """Build the backbone: calling it on images (B, 3, H, W) returns a one-element list with the
-    stride-4 features (B, C, H/4, W/4); C = `feature_channels(model)` (32 for hrnet_w32).
+    stride-4 features (B, C, H/4, W/4); C = `feature_channels(model)` (32 for hrnet_w32 and
+    the `efficientnet_liteN_fpn` backbones).
 
     `pretrained_timm` downloads timm's ImageNet weights (only when asked).
     """
+    if name in LITE_BACKBONES:
+        return LiteFPN(name, pretrained_timm)
     index = stride4_index(name)
     model = _create(name, pretrained_timm, index)
     if isinstance(model, HighResolutionNetFeatures):
@@ -84,7 +99,15 @@ def create_backbone(name: str, pretrained_timm: bool = False) -> nn.Module:
 
 def feature_channels(model: nn.Module) -> int:
     """Channels of the stride-4 feature map the backbone returns."""
+    if isinstance(model, LiteFPN):
+        return model.out_channels
     return int(model.feature_info.channels()[-1])
+
+
+def pretrained_part(model: nn.Module) -> nn.Module:
+    """The module that ImageNet weights (timm key names) fill: the trunk of a `LiteFPN`, else
+    the whole backbone."""
+    return model.trunk if isinstance(model, LiteFPN) else model
 
 
 def _unwrap(obj: object, source: str) -> dict[str, torch.Tensor]:
@@ -126,8 +149,26 @@ def load_backbone_file(model: nn.Module, path: str | Path) -> None:
     load_backbone_state(model, obj, str(path))
 
 
+def load_packaged_weights(model: nn.Module, name: str, spec: str) -> None:
+    """Load `package:NAME` weights into backbone `name` (its timm architecture must be the one
+    the weights were made for: `efficientnet_lite0_fpn` or `tf_efficientnet_lite0` for
+    `package:efficientnet-lite0`)."""
+    entry = packaged_weights(spec)
+    arch = LITE_BACKBONES.get(name, name)
+    if arch != entry.timm_model:
+        fits = [k for k, v in LITE_BACKBONES.items() if v == entry.timm_model]
+        raise DigitError(
+            f"backbone_weights {spec}: weights for backbone {' or '.join(fits)} "
+            f"(or timm's {entry.timm_model}), not {name}"
+        )
+    target = pretrained_part(model)
+    state = timm_state_from_package(load_package_state(spec), target.state_dict().keys(), spec)
+    load_backbone_state(target, state, spec)
+
+
 def build_backbone(name: str, weights: str | None, init: bool = True) -> nn.Module:
-    """Backbone with its starting weights: `weights` None (random, warned), "timm" or a path.
+    """Backbone with its starting weights: `weights` None (random, warned), "timm",
+    "package:NAME" (weights inside an installed pip package) or a local path.
 
     `init=False` skips weights and warning (the caller loads a full network state next).
     """
@@ -146,9 +187,11 @@ def build_backbone(name: str, weights: str | None, init: bool = True) -> nn.Modu
     if weights is None:
         warnings.warn(
             f"backbone {name}: random initialisation (no ImageNet weights; "
-            "pass --backbone-weights timm or a local file)",
+            "pass --backbone-weights timm, package:NAME or a local file)",
             stacklevel=3,
         )
+    elif is_package_spec(weights):
+        load_packaged_weights(model, name, weights)
     else:
-        load_backbone_file(model, weights)
+        load_backbone_file(pretrained_part(model), weights)
     return model

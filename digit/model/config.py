@@ -55,10 +55,14 @@ class NetworkConfig:
 
     variant: one of `VARIANTS` (see the module docstring).
     backbone: timm model name. `hrnet_w32` is the paper's pose HRNet-W32 (features at stride 4
-        with 32 channels); any other timm `features_only` model is tapped at its stride-4
+        with 32 channels); `efficientnet_liteN_fpn` (N = 0, 1, 2) is timm's
+        `tf_efficientnet_liteN` with a neck fusing strides 4-32 into 32 stride-4 channels
+        (`digit.model.lite_fpn`); any other timm `features_only` model is tapped at its stride-4
         feature map and brought to 32 channels by a 1x1 conv + BN + ReLU adapter.
     backbone_weights: None (random init, with a one-line warning), "timm" (timm's pretrained
-        weights, downloaded from its hub: only when asked), or a local file path (timm key
+        weights, downloaded from its hub: only when asked), "package:NAME" (ImageNet weights
+        inside an installed pip package, e.g. `package:efficientnet-lite0` for
+        `efficientnet_lite0_fpn`; see `digit.model.pretrained`), or a local file path (timm key
         names, or the HRNet pose repository's `hrnet_w32-36af842e.pth`).
     semantic_input: "logits" (released model: S' is computed from the raw logits S) or "probs"
         (paper text: from softmax(S)). Ignored by `class_labels` and by variants without S'.
