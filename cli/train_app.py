@@ -15,7 +15,7 @@ def train(
         None, "--config", help="YAML config file (keys = TrainConfig fields)."
     ),
     preset: str | None = typer.Option(
-        None, "--preset", help="paper | tiny (default: the config's preset, else tiny)."
+        None, "--preset", help="paper | tiny | cpu (default: the config's preset, else tiny)."
     ),
     variant: str | None = typer.Option(
         None, "--variant", help="digit | baseline | segm_loss | segm_only | class_labels | lr_segm"

@@ -34,10 +34,17 @@ SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
 
 # The network half of each preset (the training half is `digit.train.config.TRAIN_PRESETS`):
 # `paper` is the released architecture at 256 px; `tiny` a small HRNet (same family, ~1.2 M
-# backbone parameters after pruning) at 128 px for CPU tests and smoke runs.
+# backbone parameters after pruning) at 128 px for CPU tests and smoke runs; `cpu` the
+# ImageNet-pretrained EfficientNet-Lite0 with its fusion neck at 128 px, the recipe that
+# learns on a laptop-class CPU in minutes (`make demo`).
 NETWORK_PRESETS: dict[str, dict[str, object]] = {
     "paper": {"backbone": "hrnet_w32", "input_size": 256},
     "tiny": {"backbone": "hrnet_w18_small", "input_size": 128},
+    "cpu": {
+        "backbone": "efficientnet_lite0_fpn",
+        "backbone_weights": "package:efficientnet-lite0",
+        "input_size": 128,
+    },
 }
 INPUT_MULTIPLE = 32  # HRNet's lowest branch and the UNet / global head pool down to H / 32
 

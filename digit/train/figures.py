@@ -100,8 +100,9 @@ def plot_learning_curves(
     title: str = "",
 ) -> Path:
     """Two panels over optimizer steps (top axis: images seen): the training loss terms (log
-    scale) and the validation MPJPE (mm), with `references` (name -> MPJPE mm, e.g. the
-    constant mean-pose predictor) as dashed lines. Written atomically to `out_png`."""
+    scale) and the validation MPJPE (mm), with the constant mean-pose predictor's MPJPE on the
+    same images where the run logged it, and `references` (name -> MPJPE mm) as dotted lines.
+    Written atomically to `out_png`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,7 +139,10 @@ def plot_learning_curves(
         ys = [math.nan if y is None else y for y in ys]
         if vs and not all(math.isnan(y) for y in ys):
             ax_val.plot(vs, ys, style, label=label, ms=4)
-    colours = ("tab:red", "tab:gray", "tab:purple")
+    ref_ys = [r.get("mean_pose_mpjpe_all") for r in val]
+    if vs and all(y is not None for y in ref_ys):
+        ax_val.plot(vs, ref_ys, ":", color="tab:red", label="constant mean pose (same images)")
+    colours = ("tab:gray", "tab:purple", "tab:brown")
     for (name, value), colour in zip((references or {}).items(), colours, strict=False):
         ax_val.axhline(value, ls=":", color=colour, label=f"{name} ({value:.1f} mm)")
     ax_val.set_xlabel("optimizer step")

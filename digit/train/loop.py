@@ -41,6 +41,7 @@ from digit.evaluate import collect, evaluate_predictions
 from digit.losses import digit_loss
 from digit.model import DigitNet
 from digit.provenance import provenance
+from digit.references import MeanPose, fit_mean_pose_on_split, mean_pose_predictions
 from digit.train import distributed
 from digit.train.config import TrainConfig, load_yaml, write_yaml
 from digit.train.distributed import Dist
@@ -318,10 +319,18 @@ def open_run_dir(cfg: TrainConfig, resume: bool, dist: Dist) -> Path:
 # ---- validation -------------------------------------------------------------------------------
 
 
-def validate(net: torch.nn.Module, loader, device: torch.device, dtype: torch.dtype | None) -> dict:
+def validate(
+    net: torch.nn.Module,
+    loader,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    mean_pose: MeanPose | None = None,
+) -> dict:
     """The official metrics (`digit.evaluate`, ground-truth root depths) on `loader`: the summary
     dict of `digit.metrics.EvalResult` plus "mpjpe_joint_mean" (mean over joints with data) and
-    "mpjpe_image_mean" (mean of per-image MPJPE), mm. Leaves `net` in the mode it found."""
+    "mpjpe_image_mean" (mean of per-image MPJPE), mm; with `mean_pose`, also that constant
+    predictor's "mean_pose_mpjpe_all" / "_sh" / "_ih" on the same images (the reference line of
+    the learning curves). Leaves `net` in the mode it found."""
     preds, gt = collect(net, loader, device, amp_dtype=dtype)
     result = evaluate_predictions(preds, gt, gt.abs_depth)
     summary = result.summary()
@@ -329,6 +338,10 @@ def validate(net: torch.nn.Module, loader, device: torch.device, dtype: torch.dt
     per_image = result.mpjpe_image[np.isfinite(result.mpjpe_image)]
     summary["mpjpe_joint_mean"] = float(per_joint.mean()) if per_joint.size else None
     summary["mpjpe_image_mean"] = float(per_image.mean()) if per_image.size else None
+    if mean_pose is not None:
+        ref = evaluate_predictions(mean_pose_predictions(mean_pose, gt), gt, gt.abs_depth)
+        for key in ("mpjpe_all", "mpjpe_sh", "mpjpe_ih"):
+            summary[f"mean_pose_{key}"] = ref.summary()[key]
     return summary
 
 
@@ -400,6 +413,10 @@ def _train(
         model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     log = RunLog(run_dir, main, state.step if resume else None)
     origin = provenance(cfg, net, data.train_set)
+    data_root = getattr(data.train_set, "data_root", None)
+    mean_pose = None
+    if main and data.val_set is not None and data_root is not None:
+        mean_pose = fit_mean_pose_on_split(data_root, "train")
     time_limit_s = None if cfg.time_limit is None else cfg.time_limit * 60.0
 
     def save(path: Path, metrics: dict) -> None:
@@ -415,7 +432,7 @@ def _train(
 
     def validate_and_keep_best(epoch: int) -> dict:
         val_loader = data.loader_fn(data.val_set, cfg.batch_size, False, cfg.num_workers, False)
-        metrics = validate(net, val_loader, device, dtype)
+        metrics = validate(net, val_loader, device, dtype, mean_pose)
         score = best_metric(metrics)
         log.write(
             {
@@ -549,6 +566,11 @@ def _train(
     if stopped_by == "time":
         say(f"digit-train: time limit reached after {state.step} steps")
     log.close()
+    if main and log.path.exists():
+        from digit.train.figures import plot_learning_curves
+
+        title = f"{cfg.preset}/{cfg.network.variant}, {cfg.network.backbone}"
+        plot_learning_curves(log.path, run_dir / "learning_curves.png", title=title)
     return TrainResult(
         run_dir,
         state.step,
