@@ -125,6 +125,7 @@ class _FixedNet(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.config = NetworkConfig(input_size=256)  # the crop size the demo must use
 
     def forward(self, images):
         assert images.shape == (1, 3, 256, 256)
