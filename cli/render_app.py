@@ -12,23 +12,32 @@ app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic sta
 @app.command("make-synthetic")
 def make_synthetic(
     out: Path = typer.Option(..., "--out", help="Dataset root to write."),
-    captures: int = typer.Option(2, "--captures", help="Captures per split."),
-    cameras: int = typer.Option(4, "--cameras", help="Cameras per capture."),
-    frames: int = typer.Option(10, "--frames", help="Frames per sequence (4 per capture)."),
+    captures: int = typer.Option(30, "--captures", help="Captures (subjects) in the train split."),
+    eval_captures: int = typer.Option(
+        5, "--eval-captures", help="Captures (subjects) in each of val and test."
+    ),
+    cameras: int = typer.Option(5, "--cameras", help="Cameras per capture."),
+    frames: int = typer.Option(8, "--frames", help="Frames per sequence (4 per capture)."),
     seed: int = typer.Option(0, "--seed"),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Processes (default: all cores); the output is the same."
+    ),
     no_images: bool = typer.Option(False, "--no-images", help="Write annotations only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """Write a synthetic dataset in InterHand2.6M's exact layout (images, annotations, MANO)."""
-    from core.errors import DigitError
     from render.synthetic_data.generate import SyntheticSettings
     from render.synthetic_data.generate import make_synthetic as generate
 
-    for name, value in (("--captures", captures), ("--cameras", cameras), ("--frames", frames)):
-        if value < 1:
-            raise DigitError(f"{name}: must be at least 1, got {value}")
-    settings = SyntheticSettings(captures, cameras, frames, seed, images=not no_images)
-    root = generate(out, settings, overwrite=overwrite)
+    settings = SyntheticSettings(
+        captures=captures,
+        cameras=cameras,
+        frames=frames,
+        seed=seed,
+        images=not no_images,
+        eval_captures=eval_captures,
+    )
+    root = generate(out, settings, overwrite=overwrite, workers=workers)
     typer.echo(f"wrote the synthetic dataset to {root}")
 
 

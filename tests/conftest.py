@@ -10,13 +10,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLES = SHARED / "fixtures" / "interhand26m_samples"
 
 # Small but complete: every split, single-hand and interacting sequences, grey and colour cameras.
-SMALL_SYNTHETIC = SyntheticSettings(captures=1, cameras=3, frames=3, seed=7)
+SMALL_SYNTHETIC = SyntheticSettings(captures=1, eval_captures=1, cameras=3, frames=3, seed=7)
 
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """A small synthetic InterHand2.6M-layout dataset with images (about 100 images)."""
-    return make_synthetic(tmp_path_factory.mktemp("synthetic") / "root", SMALL_SYNTHETIC)
+    # one process: starting workers costs more than this small set (tests/test_synthetic_data.py
+    # checks that the worker count changes nothing)
+    root = tmp_path_factory.mktemp("synthetic") / "root"
+    return make_synthetic(root, SMALL_SYNTHETIC, workers=1, show_progress=False)
 
 
 @pytest.fixture(scope="session")

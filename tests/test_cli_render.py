@@ -51,15 +51,18 @@ def test_errors_are_one_line(tmp_path):
     assert "nowhere: data root not found" in result.stderr
     result = _cli("make-synthetic", "--out", str(tmp_path / "s"), "--cameras", "0")
     assert result.returncode == 1 and "--cameras: must be at least 1" in result.stderr
+    result = _cli("make-synthetic", "--out", str(tmp_path / "s"), "--workers", "0")
+    assert result.returncode == 1 and "--workers: must be at least 1" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
     result = _cli("preview", "--data-root", str(tmp_path), "--out", "x.png")
     assert result.returncode == 1 and "Traceback" not in result.stderr
 
 
 def test_default_data_root_lives_under_digit_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGIT_HOME", str(tmp_path))
-    root = tmp_path / "synthetic-v1"
+    root = tmp_path / "synthetic-v2"
     root.mkdir()
-    (root / "SYNTHETIC.json").write_text(json.dumps({"generator_version": 1}))
+    (root / "SYNTHETIC.json").write_text(json.dumps({"generator_version": 2}))
     assert default_data_root() == root
     assert resolve_data_root(None) == root
 
@@ -78,3 +81,15 @@ def test_mask_cache_path_rule(tmp_path):
     assert mask_cache_path(None, root, "val") == root / "masks" / "masks_val.h5"
     assert mask_cache_path(tmp_path / "m", root, "val") == tmp_path / "m" / "masks_val.h5"
     assert mask_cache_path(tmp_path / "x.h5", root, "val") == tmp_path / "x.h5"
+
+
+def test_make_synthetic_defaults_are_the_settings_defaults():
+    import inspect
+
+    from cli.render_app import make_synthetic
+    from render.synthetic_data.generate import SyntheticSettings
+
+    options = inspect.signature(make_synthetic).parameters
+    default = SyntheticSettings()
+    for name in ("captures", "eval_captures", "cameras", "frames", "seed"):
+        assert options[name].default.default == getattr(default, name), name

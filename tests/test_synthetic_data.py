@@ -2,6 +2,10 @@
 
 import hashlib
 import json
+import re
+from collections import Counter
+from dataclasses import replace
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +15,12 @@ from PIL import Image
 
 from core.camera import intrinsics
 from core.interhand.reader import InterHandSplit
+from core.splits import SPLITS
 from render.hand_model import HandModel
 from render.synthetic_data.generate import SyntheticSettings, make_synthetic
 from render.synthetic_data.writer import skeleton_text
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _ann(root: Path, split: str, kind: str) -> dict:
@@ -89,6 +96,7 @@ def test_bbox_validity_and_hand_type_follow_the_official_rules(synthetic_root):
         annotated = np.array([v[0] for v in rec["joint_valid"]])
         valid = np.array([v[0] for v in ann["joint_valid"]], bool)
         np.testing.assert_array_equal(valid, annotated & inside)
+        assert ann["bbox"][2] > 0 and ann["bbox"][3] > 0
         lo, hi = uv[valid].min(0), uv[valid].max(0)
         c, s = (lo + hi) / 2, (hi - lo) * 1.2
         np.testing.assert_allclose(ann["bbox"], [*(c - s / 2), *s], atol=1e-6)
@@ -144,19 +152,91 @@ def test_interacting_hands_are_close_and_grey_cameras_are_grey(synthetic_root):
 
 
 def test_same_seed_gives_identical_files(tmp_path):
-    settings = SyntheticSettings(captures=1, cameras=2, frames=2, seed=3)
-    a = make_synthetic(tmp_path / "a", settings)
-    b = make_synthetic(tmp_path / "b", settings)
+    settings = SyntheticSettings(captures=1, eval_captures=1, cameras=2, frames=2, seed=3)
+    a = make_synthetic(tmp_path / "a", settings, workers=1, show_progress=False)
+    b = make_synthetic(tmp_path / "b", settings, workers=1, show_progress=False)
     assert _tree_digest(a) == _tree_digest(b)
     other = make_synthetic(
-        tmp_path / "c", SyntheticSettings(captures=1, cameras=2, frames=2, seed=4)
+        tmp_path / "c", replace(settings, seed=4), workers=1, show_progress=False
     )
     assert _tree_digest(other) != _tree_digest(a)
 
 
+@pytest.mark.slow
+def test_the_worker_count_changes_no_byte(tmp_path):
+    settings = SyntheticSettings(captures=2, eval_captures=1, cameras=3, frames=2, seed=5)
+    one = make_synthetic(tmp_path / "one", settings, workers=1, show_progress=False)
+    two = make_synthetic(tmp_path / "two", settings, workers=2, show_progress=False)
+    digest = _tree_digest(one)
+    assert digest == _tree_digest(two)
+    assert sum(name.endswith(".jpg") for name in digest) > 50
+
+
+def test_annotations_do_not_depend_on_the_pictures(synthetic_root, tmp_path):
+    info = json.loads((synthetic_root / "SYNTHETIC.json").read_text())
+    assert info["generator_version"] == 2
+    settings = replace(SyntheticSettings(**info["settings"]), images=False)
+    bare = make_synthetic(tmp_path / "bare", settings, workers=1, show_progress=False)
+
+    def annotations(root: Path) -> dict[str, str]:
+        return {k: v for k, v in _tree_digest(root).items() if k.startswith(("annot", "rootnet"))}
+
+    assert annotations(bare) == annotations(synthetic_root)
+    assert len(annotations(bare)) == 15  # 4 files per split, skeleton, 2 RootNet files
+
+
+def _captures_and_subjects(root: Path) -> dict[str, tuple[set, set]]:
+    out = {}
+    for split in SPLITS:
+        images = _ann(root, split, "data")["images"]
+        captures = {im["capture"] for im in images}
+        # every capture of a split is described by that split's files, and only there
+        assert {int(c) for c in _ann(root, split, "camera")} == captures
+        assert {int(c) for c in _ann(root, split, "joint_3d")} == captures
+        out[split] = (captures, {im["subject"] for im in images})
+    return out
+
+
+def _assert_disjoint(per_split: dict[str, tuple[set, set]]) -> None:
+    for a, b in combinations(SPLITS, 2):
+        for what, name in enumerate(("captures", "subjects")):
+            assert not per_split[a][what] & per_split[b][what], f"{a} and {b} share {name}"
+
+
+def test_every_split_has_its_own_captures_and_subjects(synthetic_root):
+    _assert_disjoint(_captures_and_subjects(synthetic_root))
+
+
+@pytest.mark.slow
+def test_the_default_is_what_the_readme_says(tmp_path):
+    """The annotations alone (the same as with pictures, see above) give the image counts."""
+    said = re.search(
+        r"The default \(([\d,]+)\s+train,\s+([\d,]+)\s+val\s+and\s+([\d,]+)\s+test\s+images",
+        README.read_text(),
+    )
+    assert said, "README: the synthetic default's image counts are missing"
+    settings = replace(SyntheticSettings(), images=False)
+    root = make_synthetic(tmp_path / "default", settings, show_progress=False)
+    per_split = _captures_and_subjects(root)
+    _assert_disjoint(per_split)
+    counts = []
+    for split in SPLITS:
+        anns = _ann(root, split, "data")["annotations"]
+        counts.append(len(anns))
+        assert len(anns) <= settings.image_slots(split)
+        assert len(per_split[split][0]) == len(settings.split_captures(split))
+        types = Counter(a["hand_type"] for a in anns)
+        # a quarter right, a quarter left, half interacting, but for views with nothing in them
+        assert abs(types["right"] - types["left"]) <= 0.02 * len(anns)
+        assert abs(types["interacting"] - len(anns) / 2) <= 0.02 * len(anns)
+    assert counts == [int(n.replace(",", "")) for n in said.groups()]
+    assert 4000 <= counts[0] <= 6000 and all(600 <= n <= 1000 for n in counts[1:])
+
+
 def test_no_images_and_refusing_to_overwrite(tmp_path):
     root = make_synthetic(
-        tmp_path / "d", SyntheticSettings(captures=1, cameras=2, frames=2, images=False)
+        tmp_path / "d",
+        SyntheticSettings(captures=1, eval_captures=1, cameras=2, frames=2, images=False),
     )
     assert not (root / "images").exists()
     assert len(InterHandSplit.from_root(root, "test")) > 0
@@ -164,3 +244,8 @@ def test_no_images_and_refusing_to_overwrite(tmp_path):
 
     with pytest.raises(DigitError, match="exists and is not empty"):
         make_synthetic(root, SyntheticSettings(images=False))
+    with pytest.raises(DigitError, match=r"^--workers: must be at least 1, got 0$"):
+        make_synthetic(tmp_path / "e", SyntheticSettings(images=False), workers=0)
+    with pytest.raises(DigitError, match=r"^--eval-captures: must be at least 1, got 0$"):
+        make_synthetic(tmp_path / "e", SyntheticSettings(eval_captures=0))
+    assert not (tmp_path / "e").exists() and not (tmp_path / "e.partial").exists()

@@ -3,14 +3,23 @@
 Every capture has its own calibrated rig and subject (one skin tone and one shape for both hands);
 its sequences are single-hand (right, left) or interacting, and hand_type comes from the sequence as
 in the real data. Annotated joints are the hand model's 21 regressed joints per hand, so a MANO fit
-reproduces its annotation exactly (fit error 0 mm) unless the frame has no fit.
+reproduces its annotation exactly (fit error 0 mm) unless the frame has no fit. Each split has its
+own captures (and so its own subjects): val and test subjects are never seen in training.
+
+The work is one job per sequence. A job draws from its own random streams, seeded by (seed, split,
+capture, sequence): one for geometry and annotations, one for the pictures, so `--no-images` gives
+the same annotations as a full run. Jobs run in joblib processes and are gathered in a fixed order,
+with image ids given out at the end, so the bytes written do not depend on the worker count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +29,10 @@ from PIL import Image
 from core.assets import SYNTHETIC_MANO_DIR
 from core.camera import project
 from core.errors import DigitError
+from core.joints import ROOT_JOINTS
 from core.paths import SYNTHETIC_MARKER, SYNTHETIC_VERSION
 from core.progress import progress
+from core.splits import SPLITS
 from render.hand_model import HandModel
 from render.mano import load_mano_pickle
 from render.raster import rasterize
@@ -38,7 +49,6 @@ from render.synthetic_data.writer import SplitWriter, tight_bbox
 from render.synthetic_mano import sample_natural_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
-SPLITS = ("train", "val", "test")
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
 SEQUENCES = (
     ("right", "ROM02_RT_Finger_Occlusions"),
@@ -46,26 +56,56 @@ SEQUENCES = (
     ("interacting", "ROM04_dh_touch"),
     ("interacting", "0051_dh_clasp"),
 )
+MAX_CAMERAS = 100  # camera names keep two digits for the camera within a capture
+# One sigma of each subject's betas: overall size varies most (about 5 % per sigma, see
+# render/synthetic_mano.py SHAPE_DIRECTIONS), the proportions a little less.
+BETA_SIGMA = np.array([1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
 class SyntheticSettings:
-    """What to generate: `captures` per split, `cameras` per capture, `frames` per sequence
-    (four sequences per capture: right, left and two interacting)."""
+    """What to generate: `captures` in the train split and `eval_captures` in each of val and
+    test (every capture its own subject), `cameras` per capture, `frames` per sequence (four
+    sequences per capture: right, left and two interacting). A split holds up to
+    captures x 4 x frames x cameras images (`image_slots`); the few views with fewer than two
+    annotated joints inside the image (no usable box) are left out."""
 
-    captures: int = 2
-    cameras: int = 4
-    frames: int = 10
+    captures: int = 30
+    cameras: int = 5
+    frames: int = 8
     seed: int = 0
     images: bool = True
     p_missing_fit: float = 0.03
     p_missing_hand_fit: float = 0.03
     p_joint_unannotated: float = 0.02
     p_dark_image: float = 0.01
+    eval_captures: int = 5
+
+    def check(self) -> None:
+        """DigitError (one line, naming the command-line option) for unusable values."""
+        for name in ("captures", "eval_captures", "cameras", "frames"):
+            value = getattr(self, name)
+            if value < 1:
+                raise DigitError(f"--{name.replace('_', '-')}: must be at least 1, got {value}")
+        if self.cameras > MAX_CAMERAS:
+            raise DigitError(f"--cameras: at most {MAX_CAMERAS} per capture, got {self.cameras}")
+        if self.seed < 0:
+            raise DigitError(f"--seed: must be at least 0, got {self.seed}")
+
+    def split_captures(self, split: str) -> range:
+        """The capture ids of a split: train first, then val, then test (disjoint)."""
+        counts = {"train": self.captures, "val": self.eval_captures, "test": self.eval_captures}
+        start = sum(counts[s] for s in SPLITS[: SPLITS.index(split)])
+        return range(start, start + counts[split])
+
+    def image_slots(self, split: str) -> int:
+        """Views rendered for a split (its image count before views with nothing in them)."""
+        return len(self.split_captures(split)) * len(SEQUENCES) * self.frames * self.cameras
 
 
+# --------------------------------------------------------------------------- the hand model
 class _Scene:
-    """The hand model plus what every frame needs from it, computed once."""
+    """The hand model plus what every frame needs from it, computed once per process."""
 
     def __init__(self, mano_dir: Path) -> None:
         self.model = HandModel.from_dir(mano_dir, dtype=torch.float64)
@@ -73,6 +113,7 @@ class _Scene:
             side: load_mano_pickle(mano_dir / f"MANO_{side.upper()}.pkl")["hands_mean"]
             for side in ("right", "left")
         }
+        self.faces = {s: self.model.sealed_faces(s).cpu().numpy() for s in ("right", "left")}
         self.base = {}
         for side in ("right", "left"):
             rest = self.forward(side, np.zeros((1, 3)), self.hands_mean[side][None], np.zeros(10))
@@ -85,13 +126,29 @@ class _Scene:
         """Vertices (F, V, 3) and IH joints (F, 21, 3), world mm, with trans = 0."""
         n = len(orient_rotvec)
         pose = np.concatenate([orient_rotvec, finger_pose - self.hands_mean[side]], axis=1)
-        out = self.model(
-            side,
-            torch.as_tensor(pose),
-            torch.as_tensor(np.broadcast_to(betas, (n, 10)).copy()),
-            torch.zeros(n, 3, dtype=torch.float64),
-        )
+        with torch.no_grad():
+            out = self.model(
+                side,
+                torch.as_tensor(pose),
+                torch.as_tensor(np.broadcast_to(betas, (n, 10)).copy()),
+                torch.zeros(n, 3, dtype=torch.float64),
+            )
         return out.vertices.numpy(), out.joints.numpy()
+
+    def sealed(self, side: str, verts: np.ndarray) -> np.ndarray:
+        """(F, V, 3) posed vertices -> (F, V + 1, 3) with the seal vertex."""
+        with torch.no_grad():
+            return self.model.sealed(side, torch.as_tensor(verts)).numpy()
+
+
+_SCENES: dict[str, _Scene] = {}
+
+
+def _scene_for(mano_dir: str) -> _Scene:
+    """The scene of a model folder, built once per (worker) process."""
+    if mano_dir not in _SCENES:
+        _SCENES[mano_dir] = _Scene(Path(mano_dir))
+    return _SCENES[mano_dir]
 
 
 def _rotvec(matrices: np.ndarray) -> np.ndarray:
@@ -101,7 +158,7 @@ def _rotvec(matrices: np.ndarray) -> np.ndarray:
 
 
 def _place(scene: _Scene, side: str, track: HandTrack) -> dict:
-    """MANO params, vertices and joints of a track, with the wrist joint at track.wrist_mm."""
+    """MANO params, sealed vertices and joints of a track, wrist joint at track.wrist_mm."""
     orient = _rotvec(track.orient)
     verts, joints = scene.forward(side, orient, track.finger_pose, track.betas)
     shift = track.wrist_mm - joints[:, 20]  # IH joint 20 is the wrist
@@ -109,110 +166,9 @@ def _place(scene: _Scene, side: str, track: HandTrack) -> dict:
         "pose": np.concatenate([orient, track.finger_pose - scene.hands_mean[side]], axis=1),
         "shape": track.betas,
         "trans": shift / 1000.0,
-        "verts": verts + shift[:, None],
+        "sealed": scene.sealed(side, verts + shift[:, None]),
         "joints": joints + shift[:, None],
     }
-
-
-def _camera_frame(cam: RigCamera, points: np.ndarray) -> np.ndarray:
-    return (points - cam.campos) @ cam.camrot.T
-
-
-class _ImageRenderer:
-    """Draws one frame seen by every camera of a capture: sealed hands plus forearms."""
-
-    def __init__(self, scene: _Scene) -> None:
-        self.scene = scene
-        self.faces = {s: scene.model.sealed_faces(s).cpu().numpy() for s in ("right", "left")}
-
-    def render(
-        self,
-        rng: np.random.Generator,
-        cams: list[RigCamera],
-        hands: dict[str, dict],
-        frame: int,
-        skin: np.ndarray,
-        sleeve: np.ndarray,
-        dark: bool,
-    ) -> list[np.ndarray]:
-        verts, faces, albedo, offset = [], [], [], 0
-        for side, h in hands.items():
-            v = self.scene.model.sealed(side, torch.as_tensor(h["verts"][frame][None]))[0].numpy()
-            j = h["joints"][frame]
-            arm_v, arm_f = img.forearm_mesh(j[20], j[20] - j[11], j[7] - j[19])
-            for part_v, part_f, colour in ((v, self.faces[side], skin), (arm_v, arm_f, sleeve)):
-                verts.append(part_v)
-                faces.append(part_f + offset)
-                albedo.append(np.broadcast_to(colour, (len(part_f), 3)))
-                offset += len(part_v)
-        verts_w, faces_all = np.concatenate(verts), np.concatenate(faces)
-        albedo_all = np.concatenate(albedo)
-        # All cameras in one call: the rasterizer runs images in parallel.
-        v_cams = np.stack([_camera_frame(cam, verts_w) for cam in cams])
-        frags = rasterize(
-            v_cams,
-            faces_all,
-            np.stack([cam.K for cam in cams]),
-            np.array([cam.hw for cam in cams]),
-            with_bary=True,
-        )
-        out = []
-        for b, cam in enumerate(cams):
-            h, w = cam.hw
-            normals = img.vertex_normals(v_cams[b], faces_all)
-            light = np.array([0.3, -0.5, -1.0]) + rng.normal(0, 0.2, 3)
-            colour, fg = img.shade(
-                frags.pix_to_face[b, :h, :w],
-                frags.bary[b, :h, :w].astype(np.float64),
-                faces_all,
-                normals,
-                albedo_all,
-                light / np.linalg.norm(light),
-            )
-            picture = np.where(fg[..., None], colour, img.background(rng, cam.hw))
-            out.append(img.finish(rng, picture, cam.is_grey, dark))
-        return out
-
-
-def generate(out: Path, settings: SyntheticSettings, mano_dir: Path = SYNTHETIC_MANO_DIR) -> None:
-    """Write the dataset to `out` (created; it must not exist or be empty)."""
-    scene = _Scene(mano_dir)
-    renderer = _ImageRenderer(scene)
-    (out / "mano").mkdir(parents=True, exist_ok=True)
-    for name in ("MANO_RIGHT.pkl", "MANO_LEFT.pkl"):
-        shutil.copyfile(mano_dir / name, out / "mano" / name)
-    next_id = _Counter()
-    n_total = len(SPLITS) * settings.captures * len(SEQUENCES) * settings.frames * settings.cameras
-    with progress(total=n_total, description="synthetic images") as bar:
-        for split_index, split in enumerate(SPLITS):
-            writer = SplitWriter(split)
-            for k in range(settings.captures):
-                capture = split_index * settings.captures + k
-                rng = np.random.default_rng([settings.seed, split_index, capture])
-                cap = _Capture(out, split, writer, renderer, settings, rng, capture, next_id)
-                betas = rng.normal(0.0, 0.8, 10)
-                frame_idx = 0
-                for hand_type, seq_name in SEQUENCES:
-                    facing = seq_name.endswith("clasp")
-                    hands = _sequence_hands(scene, rng, hand_type, settings.frames, betas, facing)
-                    for frame in range(settings.frames):
-                        cap.write_frame(hands, hand_type, seq_name, frame, frame_idx)
-                        frame_idx += FRAME_STRIDE
-                        bar.advance(settings.cameras)
-            writer.write(out)
-    info = {"generator_version": GENERATOR_VERSION, "settings": asdict(settings)}
-    (out / SYNTHETIC_MARKER).write_text(json.dumps(info, indent=1) + "\n")
-
-
-class _Counter:
-    """Image ids, unique over the whole dataset."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def take(self) -> int:
-        self.value += 1
-        return self.value - 1
 
 
 def _sequence_hands(
@@ -249,105 +205,323 @@ def _sequence_hands(
     return hands
 
 
+def _camera_frame(cam: RigCamera, points: np.ndarray) -> np.ndarray:
+    return (points - cam.campos) @ cam.camrot.T
+
+
+# --------------------------------------------------------------------------- pictures
+def _render_frame(
+    scene: _Scene,
+    rng: np.random.Generator,
+    cams: tuple[RigCamera, ...],
+    hands: dict[str, dict],
+    frame: int,
+    subject: img.Subject,
+    dark: bool,
+) -> list[tuple[np.ndarray, int]]:
+    """One frame seen by every camera of a capture (sealed hands plus forearms): per camera the
+    picture (H, W, 3) uint8 and its JPEG quality."""
+    verts, faces, albedo, offset = [], [], [], 0
+    for side, h in hands.items():
+        parts = [(h["sealed"][frame], scene.faces[side], subject.skin)]
+        parts += img.arm_parts(h["joints"][frame], subject)
+        for part_v, part_f, colour in parts:
+            verts.append(part_v)
+            faces.append(part_f + offset)
+            albedo.append(np.broadcast_to(colour, (len(part_f), 3)))
+            offset += len(part_v)
+    verts_w, faces_all = np.concatenate(verts), np.concatenate(faces)
+    albedo_all = np.concatenate(albedo)
+    normals_w = img.vertex_normals(verts_w, faces_all)  # once per frame, rotated per camera
+    v_cams = np.stack([_camera_frame(cam, verts_w) for cam in cams])
+    # One call per image size (the rasterizer runs a call's images in parallel): a mixed call
+    # would fill 512x512 canvases for 334x512 images.
+    fragments = {}
+    for hw in sorted({cam.hw for cam in cams}):
+        group = [b for b, cam in enumerate(cams) if cam.hw == hw]
+        frags = rasterize(
+            v_cams[group],
+            faces_all,
+            np.stack([cams[b].K for b in group]),
+            hw,
+            with_bary=True,
+        )
+        for n, b in enumerate(group):
+            fragments[b] = (frags.pix_to_face[n], frags.bary[n])
+    out = []
+    for b, cam in enumerate(cams):
+        light = img.random_lighting(rng)
+        sensor = img.random_sensor(rng, dark)
+        picture = img.background(rng, cam.hw)
+        img.shade(
+            *fragments[b],
+            faces_all,
+            normals_w @ cam.camrot.T,
+            albedo_all,
+            light,
+            picture,
+        )
+        out.append((img.finish(rng, picture, cam.is_grey, sensor), sensor.quality))
+    return out
+
+
+# --------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
 class _Capture:
-    """One capture's rig and subject; writes its frames' annotations and images."""
+    """One capture's rig and subject (drawn from the capture's own seed)."""
 
-    def __init__(self, out, split, writer, renderer, settings, rng, capture, next_id) -> None:
-        self.out, self.split, self.writer, self.renderer = out, split, writer, renderer
-        self.settings, self.rng, self.capture, self.next_id = settings, rng, capture, next_id
-        self.cams = make_rig(rng, settings.cameras, capture)
-        writer.cameras[str(capture)] = rig_to_camera_json(self.cams)
-        self.skin, self.sleeve = img.skin_albedo(rng), rng.uniform(0.1, 0.9, 3)
+    split: str
+    split_index: int
+    capture: int
+    cams: tuple[RigCamera, ...]
+    subject: img.Subject
+    betas: np.ndarray
 
-    def _fits(self, hands: dict[str, dict], hand_type: str, frame: int) -> dict | None:
-        """NeuralAnnot entries of one frame; None when the frame has no fit at all."""
-        rng, settings = self.rng, self.settings
-        if rng.uniform() < settings.p_missing_fit:
-            return None
-        fits = {"right": None, "left": None}
-        for side, h in hands.items():
-            if hand_type == "interacting" and rng.uniform() < settings.p_missing_hand_fit:
-                continue
-            fits[side] = {
-                "pose": h["pose"][frame].tolist(),
-                "shape": h["shape"].tolist(),
-                "trans": h["trans"][frame].tolist(),
-            }
-        return fits
 
-    def write_frame(
-        self, hands: dict[str, dict], hand_type: str, seq_name: str, frame: int, frame_idx: int
-    ) -> None:
-        rng, settings, capture = self.rng, self.settings, self.capture
+def _make_capture(settings: SyntheticSettings, split_index: int, capture: int) -> _Capture:
+    rng = np.random.default_rng([settings.seed, split_index, capture])
+    cams = tuple(make_rig(rng, settings.cameras, capture))
+    subject = img.random_subject(rng)
+    betas = rng.normal(0.0, BETA_SIGMA)
+    return _Capture(SPLITS[split_index], split_index, capture, cams, subject, betas)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One sequence of one capture: the unit of work handed to a worker."""
+
+    cap: _Capture
+    sequence: int
+
+
+@dataclass
+class _JobResult:
+    """What a job gives back for the annotation files. frames: (frame_idx, joints (42, 3),
+    annotated (42,), hand_type, fits or None) per time step; images: per kept view, the fields
+    of data.json plus the RootNet record without its id (val and test)."""
+
+    frames: list[tuple] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+
+
+def _fits(
+    rng: np.random.Generator, settings: SyntheticSettings, hands: dict, hand_type: str, frame: int
+) -> dict | None:
+    """NeuralAnnot entries of one frame; None when the frame has no fit at all."""
+    if rng.uniform() < settings.p_missing_fit:
+        return None
+    fits = {"right": None, "left": None}
+    for side, h in hands.items():
+        if hand_type == "interacting" and rng.uniform() < settings.p_missing_hand_fit:
+            continue
+        fits[side] = {
+            "pose": h["pose"][frame].tolist(),
+            "shape": h["shape"].tolist(),
+            "trans": h["trans"][frame].tolist(),
+        }
+    return fits
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    # the MANO forward is tiny; one thread also keeps its rounding independent of the pool size
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_job(
+    job: _Job, out: str, settings: SyntheticSettings, mano_dir: str, threads: int
+) -> _JobResult:
+    """Generate one sequence: annotations returned, images written under `out`."""
+    if threads > 0:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    with _one_torch_thread():
+        return _sequence(job, Path(out), settings, _scene_for(mano_dir))
+
+
+def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) -> _JobResult:
+    cap, s = job.cap, job.sequence
+    hand_type, seq_name = SEQUENCES[s]
+    geo = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 1, s])
+    look = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 2, s])
+    facing = seq_name.endswith("clasp")
+    hands = _sequence_hands(scene, geo, hand_type, settings.frames, cap.betas, facing)
+    result = _JobResult()
+    for frame in range(settings.frames):
+        frame_idx = (s * settings.frames + frame) * FRAME_STRIDE
         joints = np.zeros((42, 3))
         annotated = np.zeros(42, bool)
         for side, h in hands.items():
             block = slice(0, 21) if side == "right" else slice(21, 42)
             joints[block] = h["joints"][frame]
-            annotated[block] = rng.uniform(size=21) >= settings.p_joint_unannotated
-        fits = self._fits(hands, hand_type, frame)
-        self.writer.add_frame(capture, frame_idx, joints, annotated, hand_type, fits)
-        dark = rng.uniform() < settings.p_dark_image
-        pictures = (
-            self.renderer.render(rng, self.cams, hands, frame, self.skin, self.sleeve, dark)
-            if settings.images
-            else [None] * len(self.cams)
-        )
-        for cam, picture in zip(self.cams, pictures, strict=True):
+            annotated[block] = geo.uniform(size=21) >= settings.p_joint_unannotated
+        fits = _fits(geo, settings, hands, hand_type, frame)
+        result.frames.append((frame_idx, joints, annotated, hand_type, fits))
+        pictures = None
+        if settings.images:
+            dark = look.uniform() < settings.p_dark_image
+            pictures = _render_frame(scene, look, cap.cams, hands, frame, cap.subject, dark)
+        for b, cam in enumerate(cap.cams):
             uv = project(_camera_frame(cam, joints), cam.K)
             h, w = cam.hw
             inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
             valid = annotated & inside
             bbox = tight_bbox(uv, valid)
-            if bbox is None:
-                continue  # nothing annotated in view: InterHand2.6M has no such images
-            image_id = self.next_id.take()
-            file_name = f"Capture{capture}/{seq_name}/cam{cam.name}/image{frame_idx:04d}.jpg"
-            self.writer.add_image(
-                image_id,
-                file_name,
-                cam.hw,
-                capture,
-                seq_name,
-                cam.name,
-                frame_idx,
-                bbox,
-                valid,
-                hand_type,
+            if bbox is None or bbox[2] <= 0 or bbox[3] <= 0:
+                # Nothing annotated in view (InterHand2.6M has no such images), or one joint
+                # only: a box of zero size, which no crop can use.
+                continue
+            file_name = f"Capture{cap.capture}/{seq_name}/cam{cam.name}/image{frame_idx:04d}.jpg"
+            rootnet = None
+            if cap.split in ("val", "test"):
+                rootnet = _rootnet_entry(geo, bbox, cam, joints, hands)
+            result.images.append(
+                {
+                    "file_name": file_name,
+                    "hw": cam.hw,
+                    "camera": cam.name,
+                    "seq_name": seq_name,
+                    "frame_idx": frame_idx,
+                    "bbox": bbox,
+                    "valid": valid,
+                    "hand_type": hand_type,
+                    "rootnet": rootnet,
+                }
             )
-            if self.split in ("val", "test"):
-                self.writer.rootnet.append(_rootnet_entry(rng, image_id, bbox, cam, joints, hands))
-            if picture is not None:
-                path = self.out / "images" / self.split / file_name
+            if pictures is not None:
+                path = out / "images" / cap.split / file_name
                 path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(picture).save(path, quality=92)
+                picture, quality = pictures[b]
+                Image.fromarray(picture).save(path, quality=quality)
+    return result
 
 
-def _rootnet_entry(rng, annot_id, bbox, cam, joints, hands) -> dict:
-    """A RootNet-format record: square crop box and noisy absolute root depths (mm)."""
-    depth = _camera_frame(cam, joints[[20, 41]])[:, 2]
+def _rootnet_entry(rng, bbox, cam, joints, hands) -> dict:
+    """A RootNet-format record without its annot_id: square crop box and noisy absolute root
+    depths (mm)."""
+    depth = _camera_frame(cam, joints[list(ROOT_JOINTS)])[:, 2]
     present = np.array(["right" in hands, "left" in hands])
     depth = np.where(present, depth, depth[present][0]) + rng.normal(0.0, 25.0, 2)
     x, y, w, h = bbox
     side = max(w, h)
     square = [x + w / 2 - side / 2, y + h / 2 - side / 2, side, side]
-    return {
-        "annot_id": annot_id,
-        "bbox": square,
-        "abs_depth": depth.tolist(),
-        "root_valid": present.astype(int).tolist(),
-    }
+    return {"bbox": square, "abs_depth": depth.tolist(), "root_valid": present.astype(int).tolist()}
 
 
-def make_synthetic(out: Path, settings: SyntheticSettings, overwrite: bool = False) -> Path:
-    """Generate into a work folder beside `out` and move it into place only when complete."""
+def default_workers() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _checked_workers(workers: int | None) -> int:
+    if workers is None:
+        return default_workers()
+    if workers < 1:
+        raise DigitError(f"--workers: must be at least 1, got {workers}")
+    return workers
+
+
+def _run_jobs(
+    jobs: list[_Job], out: Path, settings: SyntheticSettings, mano_dir: Path, workers: int
+) -> Iterable[_JobResult]:
+    """Results in job order, computed here or by `workers` joblib processes."""
+    args = (str(out), settings, str(mano_dir))
+    # Annotations alone cost milliseconds a job: starting processes would cost more.
+    if workers == 1 or len(jobs) == 1 or not settings.images:
+        return (_run_job(job, *args, 0) for job in jobs)
+    from joblib import Parallel, delayed
+
+    threads = max(1, default_workers() // workers)
+    run = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+    return run(delayed(_run_job)(job, *args, threads) for job in jobs)
+
+
+def generate(
+    out: Path,
+    settings: SyntheticSettings,
+    mano_dir: Path = SYNTHETIC_MANO_DIR,
+    workers: int | None = None,
+    show_progress: bool = True,
+) -> None:
+    """Write the dataset to `out` (created; it must not exist or be empty). workers: joblib
+    processes (default: all cores); the files written are the same for any number."""
+    settings.check()
+    workers = _checked_workers(workers)
     out = Path(out)
+    (out / "mano").mkdir(parents=True, exist_ok=True)
+    for name in ("MANO_RIGHT.pkl", "MANO_LEFT.pkl"):
+        shutil.copyfile(mano_dir / name, out / "mano" / name)
+    writers = {split: SplitWriter(split) for split in SPLITS}
+    jobs = []
+    for split_index, split in enumerate(SPLITS):
+        for capture in settings.split_captures(split):
+            cap = _make_capture(settings, split_index, capture)
+            writers[split].cameras[str(capture)] = rig_to_camera_json(list(cap.cams))
+            jobs += [_Job(cap, s) for s in range(len(SEQUENCES))]
+    total = sum(settings.image_slots(split) for split in SPLITS)
+    next_id = 0
+    with progress(total=total, description="synthetic images", enabled=show_progress) as bar:
+        results = _run_jobs(jobs, out, settings, mano_dir, workers)
+        for job, result in zip(jobs, results, strict=True):
+            next_id = _collect(writers[job.cap.split], job.cap.capture, result, next_id)
+            bar.advance(settings.frames * settings.cameras)
+    for writer in writers.values():
+        writer.write(out)
+    info = {"generator_version": GENERATOR_VERSION, "settings": asdict(settings)}
+    (out / SYNTHETIC_MARKER).write_text(json.dumps(info, indent=1) + "\n")
+
+
+def _collect(writer: SplitWriter, capture: int, result: _JobResult, next_id: int) -> int:
+    """Add a job's frames and images to its split; image ids are unique over the dataset.
+    Returns the next free id."""
+    for frame in result.frames:
+        writer.add_frame(capture, *frame)
+    for im in result.images:
+        writer.add_image(
+            next_id,
+            im["file_name"],
+            im["hw"],
+            capture,
+            im["seq_name"],
+            im["camera"],
+            im["frame_idx"],
+            im["bbox"],
+            im["valid"],
+            im["hand_type"],
+        )
+        if im["rootnet"] is not None:
+            writer.rootnet.append({"annot_id": next_id, **im["rootnet"]})
+        next_id += 1
+    return next_id
+
+
+def make_synthetic(
+    out: Path,
+    settings: SyntheticSettings,
+    overwrite: bool = False,
+    workers: int | None = None,
+    show_progress: bool = True,
+) -> Path:
+    """Generate into a work folder beside `out` and move it into place only when complete.
+    workers: joblib processes (default: all cores); the output does not depend on it."""
+    out = Path(out)
+    settings.check()
+    _checked_workers(workers)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise DigitError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     work = out.with_name(out.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
-    generate(work, settings)
+    generate(work, settings, workers=workers, show_progress=show_progress)
     if out.exists():
         shutil.rmtree(out)
     work.rename(out)

@@ -73,6 +73,12 @@ def _slerp_keys(keys: np.ndarray, n_frames: int) -> np.ndarray:
     return Slerp(t_keys, Rotation.from_matrix(keys))(np.linspace(0.0, 1.0, n_frames)).as_matrix()
 
 
+def key_count(n_frames: int) -> int:
+    """Key poses of an n_frames sequence: one about every two and a half frames, so that
+    consecutive 5 fps frames differ as much as in the real data (and no two look alike)."""
+    return max(2, (n_frames + 2) // 3 + 1)
+
+
 def random_track(
     rng: np.random.Generator,
     n_frames: int,
@@ -84,7 +90,7 @@ def random_track(
     n_keys: int | None = None,
 ) -> HandTrack:
     """A smooth random track of one hand. `base` (3, 3) is `canonical_to_world` for this hand."""
-    n_keys = n_keys or max(2, min(6, n_frames // 6 + 2))
+    n_keys = n_keys or key_count(n_frames)
     centre = WORKSPACE_CENTRE_MM if wrist_centre_mm is None else wrist_centre_mm
     wrist_keys = centre + rng.normal(0.0, [35.0, 25.0, 35.0], size=(n_keys, 3))
     return HandTrack(
@@ -98,7 +104,7 @@ def random_track(
 def partner_offsets(rng: np.random.Generator, n_frames: int) -> np.ndarray:
     """(n_frames, 3) smooth offsets, mm, from the right wrist to the left wrist in interacting
     sequences: from about 30 mm (hands touching and overlapping) to about 200 mm apart."""
-    n_keys = max(2, min(6, n_frames // 6 + 2))
+    n_keys = key_count(n_frames)
     direction = rng.normal(size=(n_keys, 3))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     distance = rng.uniform(0.0, 120.0, n_keys)

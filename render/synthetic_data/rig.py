@@ -58,14 +58,16 @@ def look_at_rotation(campos: np.ndarray, target: np.ndarray, roll: float) -> np.
 
 
 def make_rig(rng: np.random.Generator, n_cameras: int, capture: int) -> list[RigCamera]:
-    """Cameras on a dome about the workspace, 0.85-1.15 m away, like InterHand2.6M's rig: focal
-    lengths about 1200-1300 px, principal points near the image centre, mostly portrait 334x512
-    images with about one in five landscape, about one in three grey."""
+    """Cameras on a dome about the workspace, 0.75-1.35 m away and from 35 degrees below to 65
+    above the hands, like InterHand2.6M's rig but more varied: focal lengths about 1150-1350 px,
+    principal points near the image centre, mostly portrait 334x512 images with about one in
+    five landscape, about one in three grey. Names are 40xxxx (colour) or 41xxxx (grey), unique
+    within the capture for up to 100 cameras."""
     cameras = []
     for k in range(n_cameras):
         azimuth = 2 * np.pi * (k + rng.uniform(0.1, 0.9)) / n_cameras
-        elevation = np.deg2rad(rng.uniform(-25.0, 55.0))
-        radius = rng.uniform(850.0, 1150.0)
+        elevation = np.deg2rad(rng.uniform(-35.0, 65.0))
+        radius = rng.uniform(750.0, 1350.0)
         direction = np.array(
             [
                 np.cos(elevation) * np.sin(azimuth),
@@ -74,14 +76,15 @@ def make_rig(rng: np.random.Generator, n_cameras: int, capture: int) -> list[Rig
             ]
         )
         campos = WORKSPACE_CENTRE_MM + radius * direction
-        aim = WORKSPACE_CENTRE_MM + rng.normal(0.0, 25.0, 3)
-        camrot = look_at_rotation(campos, aim, roll=np.deg2rad(rng.normal(0.0, 10.0)))
+        aim = WORKSPACE_CENTRE_MM + rng.normal(0.0, 35.0, 3)
+        camrot = look_at_rotation(campos, aim, roll=np.deg2rad(rng.normal(0.0, 15.0)))
         hw = LANDSCAPE_HW if rng.uniform() < 0.2 else PORTRAIT_HW
-        f = rng.uniform(1200.0, 1300.0)
+        f = rng.uniform(1150.0, 1350.0)
         focal = np.array([f, f * (1.0 + rng.normal(0.0, 2e-4))])
         princpt = np.array([hw[1] / 2.0, hw[0] / 2.0]) + rng.uniform(-35.0, 35.0, 2)
         grey = rng.uniform() < 0.33
-        name = f"{410000 + 100 * capture + k}" if grey else f"{400000 + 100 * capture + k}"
+        number = (100 * capture + k) % 10000  # four digits, so the 40/41 prefix stays intact
+        name = f"{(410000 if grey else 400000) + number}"
         cameras.append(RigCamera(name, campos, camrot, focal, princpt, hw))
     return cameras
 
