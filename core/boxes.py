@@ -1,4 +1,4 @@
-"""InterHand2.6M's box rules: the annotated bbox, the processed square crop, the in-image test.
+"""InterHand2.6M's box rules: the annotated bbox and the processed square crop.
 
 Pixels follow `core.camera`: u right, v down, pixel centres at integers.
 """
@@ -37,19 +37,3 @@ def crop_box_from_bbox(bbox: np.ndarray, scale: float = CROP_SCALE) -> np.ndarra
     centre = bbox[..., :2] + bbox[..., 2:] / 2
     side = np.maximum(bbox[..., 2], bbox[..., 3])[..., None] * scale
     return np.concatenate([centre - side / 2, side, side], axis=-1)
-
-
-def joints_in_image(uv: np.ndarray, hw: np.ndarray) -> np.ndarray:
-    """data.json's in-image test with integer pixel centres: 0 <= u <= w-1, 0 <= v <= h-1.
-
-    uv (..., J, 2) pixels; hw (..., 2) (height, width). Returns (..., J) bool (NaN -> False).
-    """
-    uv = np.asarray(uv, dtype=np.float64)
-    hw = np.asarray(hw, dtype=np.float64)[..., None, :]
-    with np.errstate(invalid="ignore"):
-        return (
-            (uv[..., 0] >= 0)
-            & (uv[..., 0] <= hw[..., 1] - 1)
-            & (uv[..., 1] >= 0)
-            & (uv[..., 1] <= hw[..., 0] - 1)
-        )

@@ -26,14 +26,6 @@ def world_to_camera(X: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.matmul(R, X[..., None])[..., 0] + t
 
 
-def camera_to_world(X_cam: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Inverse of `world_to_camera`: X (..., 3) = R^T @ (X_cam - t), mm, float64."""
-    X_cam = np.asarray(X_cam, dtype=np.float64)
-    R = np.asarray(R, dtype=np.float64)
-    t = np.asarray(t, dtype=np.float64)
-    return np.matmul(np.swapaxes(R, -1, -2), (X_cam - t)[..., None])[..., 0]
-
-
 def project(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points to pixels.
 

@@ -11,7 +11,6 @@ from PIL import Image, ImageDraw
 from core.drawing import legend_image
 from core.parts import palette
 from render.hand_model import HandModel
-from render.mano import load_mano_pickle
 from render.part_labels import face_classes, vertex_parts_from_weights
 from render.raster import rasterize
 from render.synthetic_data.images import vertex_normals
@@ -37,11 +36,11 @@ def hand_gallery(mano_dir: Path, tile: int = 300, seed: int = 0) -> Image.Image:
     colours = palette().astype(np.float64) / 255.0
     rows = []
     for side in ("right", "left"):
-        arrays = load_mano_pickle(Path(mano_dir) / f"MANO_{side.upper()}.pkl")
+        hands_mean = model.hands_mean(side)
         faces = model.sealed_faces(side).cpu().numpy()
-        labels = face_classes(faces, vertex_parts_from_weights(arrays["weights"]), side)
-        poses = _pose_set(arrays["hands_mean"], rng, side)
-        pose = np.stack([np.concatenate([np.zeros(3), p - arrays["hands_mean"]]) for _, p in poses])
+        labels = face_classes(faces, vertex_parts_from_weights(model.skinning_weights(side)), side)
+        poses = _pose_set(hands_mean, rng, side)
+        pose = np.stack([np.concatenate([np.zeros(3), p - hands_mean]) for _, p in poses])
         n = len(poses)
         out = model(
             side,

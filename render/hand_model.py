@@ -183,6 +183,12 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     return eye + a[..., None, None] * skew + b[..., None, None] * (skew @ skew)
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    out = np.array(a, dtype=np.float64)
+    out.flags.writeable = False
+    return out
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -265,6 +271,9 @@ class HandModel(nn.Module):
             None if versions["right"] is None else np.asarray(versions["right"]).item()
         )
         self._model_sha256 = dict(model_sha256 or {})
+        # what callers would otherwise re-read the pickles for (numpy, read-only)
+        self._weights = {s: _frozen(m["weights"]) for s, m in models.items()}
+        self._hands_mean = {s: _frozen(m["hands_mean"]) for s, m in models.items()}
         self.layers = nn.ModuleDict()
         for side, arrays in models.items():
             where = f"{source} ({MODEL_FILES[side]})"
@@ -310,6 +319,19 @@ class HandModel(nn.Module):
     def model_sha256(self) -> dict[str, str]:
         """{"right": hex, "left": hex} sha256 of the model files ({} if built from arrays)."""
         return dict(self._model_sha256)
+
+    @staticmethod
+    def model_file(side: str) -> str:
+        """The model file name of `side`: MANO_RIGHT.pkl or MANO_LEFT.pkl."""
+        return MODEL_FILES[side]
+
+    def skinning_weights(self, side: str) -> np.ndarray:
+        """(V, 16) float64 linear-blend-skinning weights of `side`'s model (read-only)."""
+        return self._weights[self._side(side)]
+
+    def hands_mean(self, side: str) -> np.ndarray:
+        """(45,) float64 mean finger pose (axis-angle) of `side`'s model (read-only)."""
+        return self._hands_mean[self._side(side)]
 
     @property
     def dtype(self) -> torch.dtype:

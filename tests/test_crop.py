@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from geometry_reference import (
+    compose_affine,
+    downsample_labels_nearest,
+    flip_joints,
+    flip_matrix,
+)
 
 from core.parts import swap_hands
 from digit.data.crop import (
     apply_affine,
-    compose_affine,
     crop_transform,
-    downsample_labels_nearest,
-    flip_joints,
-    flip_matrix,
     inside_crop,
     invert_affine,
     swap_joint_hands,

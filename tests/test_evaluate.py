@@ -104,6 +104,7 @@ class OracleNet(nn.Module):
         self.register_buffer("uvd", torch.as_tensor(uvd, dtype=torch.float32))
         self.register_buffer("rel", torch.as_tensor(rel, dtype=torch.float32))
         self.register_buffer("logits", torch.as_tensor(logits, dtype=torch.float32))
+        self.config = NetworkConfig(input_size=256)  # the crop size its truth was made at
 
     def forward(self, images: torch.Tensor) -> DigitOutput:
         assert not self.training and not torch.is_grad_enabled()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from geometry_reference import joints_in_image
 
-from core.boxes import bbox_from_joints, crop_box_from_bbox, joints_in_image
+from core.boxes import bbox_from_joints, crop_box_from_bbox
 from core.errors import DigitError
 from core.interhand.reader import (
     InterHandSplit,

@@ -15,10 +15,10 @@ from PIL import Image
 
 from core.camera import intrinsics
 from core.interhand.reader import InterHandSplit
+from core.joints import skeleton_text
 from core.splits import SPLITS
 from render.hand_model import HandModel
 from render.synthetic_data.generate import SyntheticSettings, make_synthetic
-from render.synthetic_data.writer import skeleton_text
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -77,11 +77,6 @@ def crop_transform(
     return np.concatenate([linear, offset[:, None]], axis=1)
 
 
-def flip_matrix(width: int) -> np.ndarray:
-    """The horizontal mirror of an image `width` pixels wide, x -> W - 1 - x, as (2, 3)."""
-    return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0]])
-
-
 def _is_torch(a: object) -> bool:
     return isinstance(a, torch.Tensor)
 
@@ -95,17 +90,6 @@ def invert_affine(A: Array) -> Array:
     A = np.asarray(A, dtype=np.float64)
     lin_inv = np.linalg.inv(A[..., :2])
     return np.concatenate([lin_inv, -(lin_inv @ A[..., 2:])], axis=-1)
-
-
-def compose_affine(A: Array, B: Array) -> Array:
-    """A after B: the (..., 2, 3) map p -> A(B(p)) (numpy float64, or torch as given)."""
-    if not (_is_torch(A) or _is_torch(B)):
-        A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
-    lin = A[..., :2] @ B[..., :2]
-    t = A[..., :2] @ B[..., 2:] + A[..., 2:]
-    if _is_torch(lin):
-        return torch.cat([lin, t], dim=-1)
-    return np.concatenate([lin, t], axis=-1)
 
 
 def apply_affine(A: Array, points: Array) -> Array:
@@ -220,17 +204,6 @@ def warp_labels(
     return out.numpy() if as_numpy else out
 
 
-def downsample_labels_nearest(labels: Array) -> Array:
-    """DIGIT's segmentation target: (..., 256, 256) -> (..., 128, 128) by nearest
-    (`F.interpolate(mode="nearest")`, source index floor(2 i) = 2 i), i.e. output pixel (i, j)
-    takes input pixel (2 i, 2 j), the top-left of its 2 x 2 block. Any even size halves."""
-    h, w = labels.shape[-2:]
-    if h % 2 or w % 2:
-        raise DigitError(f"labels: expected an even height and width, got {(h, w)}")
-    out = labels[..., ::2, ::2]
-    return out.contiguous() if _is_torch(out) else np.ascontiguousarray(out)
-
-
 def upsample_labels_nearest(labels: Array, factor: int = 2) -> Array:
     """Nearest upsampling (..., h, w) -> (..., h * f, w * f): pixel (i, j) takes (i // f, j // f)
     (the inverse of `downsample_labels_nearest` on blocks of equal labels)."""
@@ -257,18 +230,6 @@ def swap_joint_hands(joints: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray,
     `crop_transform(..., flip=True)`: the mirrored right hand is the network's left hand.
     """
     return _swap_blocks(np.asarray(joints), -2), _swap_blocks(np.asarray(valid), -1)
-
-
-def flip_joints(joints: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Official horizontal flip of annotated joints: x -> W - 1 - x in original image pixels
-    (other columns, e.g. depth, unchanged), then the right/left blocks and validity swapped.
-
-    joints (..., 42, C >= 1) pixels; valid (..., 42); width W of the image. Returns new arrays
-    (float64 joints). Applying it twice with the same width gives the input back.
-    """
-    joints = np.array(joints, dtype=np.float64)
-    joints[..., 0] = width - 1 - joints[..., 0]
-    return swap_joint_hands(joints, np.asarray(valid))
 
 
 def crop_to_image(joints_uvd_crop: np.ndarray, crop_affine: np.ndarray) -> np.ndarray:

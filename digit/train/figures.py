@@ -125,7 +125,7 @@ def plot_learning_curves(
             ax_loss.plot(steps, ys, label="total" if k == "loss" else k, lw=2 if k == "loss" else 1)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("optimizer step")
-    ax_loss.set_ylabel("training loss (weighted terms)")
+    ax_loss.set_ylabel("training loss (total weighted; terms unweighted)")
     ax_loss.set_title("training loss")
     ax_loss.legend(fontsize=8)
     ax_loss.grid(alpha=0.3)

@@ -21,8 +21,7 @@ import torch
 
 from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
-from render.hand_model import MODEL_FILES, SIDES, HandModel
-from render.mano import load_mano_pickle
+from render.hand_model import SIDES, HandModel
 from render.part_labels import face_classes, vertex_parts_from_digit_json, vertex_parts_from_weights
 from render.raster import RasterSettings, rasterize_labels, rasterize_silhouette
 
@@ -58,9 +57,7 @@ def vertex_parts(mano_dir: Path, part_labels: str, model: HandModel) -> dict[str
     """
     if part_labels == "skinning":
         return {
-            side: vertex_parts_from_weights(
-                load_mano_pickle(Path(mano_dir) / MODEL_FILES[side])["weights"], sealed=True
-            )
+            side: vertex_parts_from_weights(model.skinning_weights(side), sealed=True)
             for side in SIDES
         }
     return {

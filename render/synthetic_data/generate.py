@@ -34,7 +34,6 @@ from core.paths import SYNTHETIC_MARKER, SYNTHETIC_VERSION
 from core.progress import progress
 from core.splits import SPLITS
 from render.hand_model import HandModel
-from render.mano import load_mano_pickle
 from render.raster import rasterize
 from render.synthetic_data import images as img
 from render.synthetic_data.motion import (
@@ -109,10 +108,7 @@ class _Scene:
 
     def __init__(self, mano_dir: Path) -> None:
         self.model = HandModel.from_dir(mano_dir, dtype=torch.float64)
-        self.hands_mean = {
-            side: load_mano_pickle(mano_dir / f"MANO_{side.upper()}.pkl")["hands_mean"]
-            for side in ("right", "left")
-        }
+        self.hands_mean = {side: self.model.hands_mean(side) for side in ("right", "left")}
         self.faces = {s: self.model.sealed_faces(s).cpu().numpy() for s in ("right", "left")}
         self.base = {}
         for side in ("right", "left"):

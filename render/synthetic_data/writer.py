@@ -12,33 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-JOINT_NAMES = (
-    "thumb4 thumb3 thumb2 thumb1 index4 index3 index2 index1 middle4 middle3 middle2 middle1 "
-    "ring4 ring3 ring2 ring1 pinky4 pinky3 pinky2 pinky1 wrist"
-).split()
+from core.boxes import bbox_from_joints
+from core.joints import skeleton_text
+
 PLACEHOLDER_JOINT = (1.0, 1.0, 1.0)  # what the real files store for unannotated joints
 
 
-def skeleton_text() -> str:
-    """annotations/skeleton.txt: a comment line, then `name index parent` for the 42 joints."""
-    lines = ["# joint_name joint_id parent_id"]
-    for hand, prefix in ((0, "r"), (1, "l")):
-        for k, name in enumerate(JOINT_NAMES):
-            parent = -1 if k == 20 else (20 if k % 4 == 3 else k + 1)
-            index = 21 * hand + k
-            lines.append(f"{prefix}_{name} {index} {parent if parent < 0 else 21 * hand + parent}")
-    return "\n".join(lines) + "\n"
-
-
-def tight_bbox(uv: np.ndarray, valid: np.ndarray, scale: float = 1.2) -> list[float] | None:
-    """The official annotated bbox [x, y, w, h]: the tight box of the valid projected joints,
-    scaled by `scale` about its centre. uv: (J, 2); valid: (J,) bool. None if nothing is valid."""
-    if not valid.any():
-        return None
-    pts = uv[valid]
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    centre, size = (lo + hi) / 2.0, (hi - lo) * scale
-    return [float(centre[0] - size[0] / 2), float(centre[1] - size[1] / 2), *map(float, size)]
+def tight_bbox(uv: np.ndarray, valid: np.ndarray) -> list[float] | None:
+    """The official annotated bbox [x, y, w, h] (`core.boxes.bbox_from_joints`) as JSON numbers;
+    uv: (J, 2); valid: (J,) bool. None if nothing is valid."""
+    box = bbox_from_joints(uv, valid)
+    return None if np.isnan(box).any() else [float(v) for v in box]
 
 
 @dataclass
