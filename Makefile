@@ -24,7 +24,7 @@ test: install
 # of wall time (ImageNet-pretrained EfficientNet-Lite0), the official evaluation on the unseen
 # test split next to two references (constant mean pose, untrained network), learning curves
 # and pictures of the predictions, all in $(DEMO_OUT)/.
-DEMO_MINUTES ?= 7
+DEMO_MINUTES ?= 6
 demo: install
 	@mkdir -p $(DEMO_OUT)
 	$(VENV)/bin/digit-render build-masks --split train --out $(DEMO_OUT)/masks_train.h5 --overwrite
@@ -36,7 +36,7 @@ demo: install
 	rm -rf $(DEMO_OUT)/run
 	$(VENV)/bin/digit-train --preset cpu --masks $(DEMO_OUT) --time-limit $(DEMO_MINUTES) --out $(DEMO_OUT)/run
 	$(VENV)/bin/digit-eval --checkpoint $(DEMO_OUT)/run/best.pt --split test --masks $(DEMO_OUT) \
-		--reference mean-pose --reference untrained --out $(DEMO_OUT)/eval
+		--reference mean-pose --reference untrained --workers 1 --out $(DEMO_OUT)/eval
 	$(VENV)/bin/digit-demo --split test --count 6 --checkpoint $(DEMO_OUT)/run/best.pt --out $(DEMO_OUT)/predictions
 	cp $(DEMO_OUT)/run/learning_curves.png $(DEMO_OUT)/learning_curves.png
 	@echo "pictures:"; ls -1 $(DEMO_OUT)/*.png $(DEMO_OUT)/eval/*.png $(DEMO_OUT)/predictions/*.png

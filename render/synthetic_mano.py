@@ -28,10 +28,10 @@ import numpy as np
 import scipy.sparse
 
 from core.files import atomic_write_bytes
+from render.mano import MANO_PARENTS, NUM_JOINTS
 
 SYNTHETIC_MODEL_VERSION = 1
-N_JOINTS = 16
-MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
+N_JOINTS = NUM_JOINTS  # the MANO tree (`render.mano`): 16 joints, MANO_PARENTS
 # Joints (proximal to distal) of each finger, in MANO's joint order.
 FINGER_JOINTS = {
     "index": (1, 2, 3),

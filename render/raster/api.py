@@ -72,51 +72,92 @@ def _numba_inputs(scene: Scene):
     return scene.verts, scene.faces, scene.kparams, scene.hw
 
 
+# ---- backends: (scene, settings, output, with_bary) -> raw arrays of the backend's kind -------
+
+
+def _numba(scene: Scene, settings: RasterSettings, output: str, with_bary: bool):
+    from render.raster import numba_kernel
+
+    shape = (scene.verts.shape[0], scene.height, scene.width)
+    near = float(settings.near)
+    if output == "labels":
+        out = np.zeros(shape, dtype=np.uint8)
+        v, f, kp, hw = _numba_inputs(scene)
+        numba_kernel.raster_labels(v, f, scene.face_labels, kp, hw, near, out)
+        return out
+    if output == "silhouette":
+        out = np.zeros(shape, dtype=np.bool_)
+        numba_kernel.raster_silhouette(*_numba_inputs(scene), near, out)
+        return out
+    p2f = np.full(shape, BACKGROUND_FACE, dtype=np.int32)
+    depth = np.full(shape, BACKGROUND_DEPTH, dtype=np.float64)
+    bary = np.full((*shape, 3) if with_bary else (1, 1, 1, 3), BACKGROUND_BARY, np.float32)
+    numba_kernel.raster_faces(*_numba_inputs(scene), near, p2f, depth, bary, with_bary)
+    return p2f, depth, bary if with_bary else None
+
+
+def _torch(scene: Scene, settings: RasterSettings, output: str, with_bary: bool):
+    from render.raster.torch_backend import rasterize_scene
+
+    kind = "faces" if output == "fragments" else output
+    return rasterize_scene(scene, settings.near, kind, settings.chunk_candidates, with_bary)
+
+
+def _reference(scene: Scene, settings: RasterSettings, output: str, with_bary: bool):
+    from render.raster.reference import rasterize_reference
+
+    p2f, depth, bary64 = rasterize_reference(scene, settings.near)
+    if output == "labels":
+        table = np.concatenate([scene.face_labels, np.zeros(1, np.uint8)])
+        return table[p2f]  # -1 picks the trailing background 0
+    if output == "silhouette":
+        return p2f >= 0
+    return p2f, depth, bary64.astype(np.float32) if with_bary else None
+
+
+BACKENDS = {"numba": _numba, "torch": _torch, "reference": _reference}
+OUTPUTS: tuple[str, ...] = ("fragments", "labels", "silhouette")
+
+
 def rasterize(
     verts: Any,
     faces: Any,
     K: Any,
     image_hw: Any,
     *,
+    output: str = "fragments",
+    face_labels: Any = None,
     settings: RasterSettings | None = None,
     with_bary: bool = False,
-) -> Fragments:
-    """Z-buffer a packed triangle scene into per-pixel face ids and depths.
+) -> Any:
+    """Z-buffer a packed triangle scene; what comes back is chosen by `output`.
 
     verts: (B, V, 3) float64 camera-space vertices in mm (OpenCV: +x right, +y down, +z fwd).
     faces: (F, 3) int indices into V (the packed scene, e.g. right sealed mesh then left).
     K: (3, 3) or (B, 3, 3) float64 pinhole intrinsics, zero skew.
     image_hw: (H, W) for every image, or (B, 2) per image; outputs are (B, max h, max w) and
         image b is background beyond its own (h_b, w_b).
-    with_bary: also return perspective-correct barycentrics.
-    Returns :class:`Fragments`; numpy arrays for numpy ``verts``, tensors for tensor ``verts``.
+    output: "fragments" -> :class:`Fragments` (face ids, depths, and with `with_bary`
+        perspective-correct barycentrics); "labels" -> (B, H, W) uint8 class of the visible face,
+        0 for background, from `face_labels` (F,) uint8 (the numba kernel writes labels straight
+        from its z-buffer); "silhouette" -> (B, H, W) bool coverage by any face (no depth test;
+        use one hand's mesh for a per-hand silhouette).
+    Arrays are numpy for numpy ``verts``, tensors (on the compute device) for tensor ``verts``.
     Pixel (i, j) samples u = j, v = i; rules in :mod:`render.raster.conventions`.
     """
+    if output not in OUTPUTS:
+        raise DigitError(f"output: unknown kind {output!r} (one of {', '.join(OUTPUTS)})")
+    if output == "labels" and face_labels is None:
+        raise DigitError("face_labels: rasterize_labels needs a (F,) uint8 class id per face")
     settings = settings or RasterSettings()
     backend = resolve_backend(settings, verts)
-    scene = prepare_scene(
-        verts, faces, K, image_hw, None, _compute_device(backend, settings, verts)
-    )
-    shape = (scene.verts.shape[0], scene.height, scene.width)
-    if backend == "torch":
-        from render.raster.torch_backend import rasterize_scene
-
-        p2f, depth, bary = rasterize_scene(
-            scene, settings.near, "faces", settings.chunk_candidates, with_bary
-        )
-    elif backend == "numba":
-        from render.raster.numba_kernel import raster_faces
-
-        p2f = np.full(shape, BACKGROUND_FACE, dtype=np.int32)
-        depth = np.full(shape, BACKGROUND_DEPTH, dtype=np.float64)
-        bary = np.full((*shape, 3) if with_bary else (1, 1, 1, 3), BACKGROUND_BARY, np.float32)
-        raster_faces(*_numba_inputs(scene), float(settings.near), p2f, depth, bary, with_bary)
-        bary = bary if with_bary else None
-    else:
-        from render.raster.reference import rasterize_reference
-
-        p2f, depth, bary64 = rasterize_reference(scene, settings.near)
-        bary = bary64.astype(np.float32) if with_bary else None
+    labels = face_labels if output == "labels" else None
+    dev = _compute_device(backend, settings, verts)
+    scene = prepare_scene(verts, faces, K, image_hw, labels, dev)
+    raw = BACKENDS[backend](scene, settings, output, with_bary and output == "fragments")
+    if output != "fragments":
+        return _output(raw, verts)
+    p2f, depth, bary = raw
     return Fragments(
         pix_to_face=_output(p2f, verts),
         depth=_output(depth, verts),
@@ -125,76 +166,14 @@ def rasterize(
 
 
 def rasterize_labels(
-    verts: Any,
-    faces: Any,
-    face_labels: Any,
-    K: Any,
-    image_hw: Any,
-    *,
-    settings: RasterSettings | None = None,
+    verts: Any, faces: Any, face_labels: Any, K: Any, image_hw: Any, *, settings=None
 ) -> Any:
-    """Class id of the visible face per pixel: (B, H, W) uint8, 0 for background.
-
-    Same as ``face_labels[pix_to_face]`` (0 where -1) but the numba kernel writes labels
-    straight from its z-buffer without storing face ids. face_labels: (F,) uint8. Other
-    arguments and the output kind as in :func:`rasterize`.
-    """
-    settings = settings or RasterSettings()
-    backend = resolve_backend(settings, verts)
-    if face_labels is None:
-        raise DigitError("face_labels: rasterize_labels needs a (F,) uint8 class id per face")
-    dev = _compute_device(backend, settings, verts)
-    scene = prepare_scene(verts, faces, K, image_hw, face_labels, dev)
-    shape = (scene.verts.shape[0], scene.height, scene.width)
-    if backend == "torch":
-        from render.raster.torch_backend import rasterize_scene
-
-        out = rasterize_scene(scene, settings.near, "labels", settings.chunk_candidates)
-    elif backend == "numba":
-        from render.raster.numba_kernel import raster_labels
-
-        out = np.zeros(shape, dtype=np.uint8)
-        v, f, kp, hw = _numba_inputs(scene)
-        raster_labels(v, f, scene.face_labels, kp, hw, float(settings.near), out)
-    else:
-        from render.raster.reference import rasterize_reference
-
-        p2f = rasterize_reference(scene, settings.near)[0]
-        table = np.concatenate([scene.face_labels, np.zeros(1, np.uint8)])
-        out = table[p2f]  # -1 picks the trailing background 0
-    return _output(out, verts)
-
-
-def rasterize_silhouette(
-    verts: Any,
-    faces: Any,
-    K: Any,
-    image_hw: Any,
-    *,
-    settings: RasterSettings | None = None,
-) -> Any:
-    """Coverage by any face: (B, H, W) bool (no depth test; equals ``pix_to_face >= 0``).
-
-    Arguments and the output kind as in :func:`rasterize`; use one hand's mesh for a per-hand
-    silhouette.
-    """
-    settings = settings or RasterSettings()
-    backend = resolve_backend(settings, verts)
-    scene = prepare_scene(
-        verts, faces, K, image_hw, None, _compute_device(backend, settings, verts)
+    """`rasterize(..., output="labels")`: (B, H, W) uint8 class ids, 0 for background."""
+    return rasterize(
+        verts, faces, K, image_hw, output="labels", face_labels=face_labels, settings=settings
     )
-    shape = (scene.verts.shape[0], scene.height, scene.width)
-    if backend == "torch":
-        from render.raster.torch_backend import rasterize_scene
 
-        out = rasterize_scene(scene, settings.near, "silhouette", settings.chunk_candidates)
-    elif backend == "numba":
-        from render.raster.numba_kernel import raster_silhouette
 
-        out = np.zeros(shape, dtype=np.bool_)
-        raster_silhouette(*_numba_inputs(scene), float(settings.near), out)
-    else:
-        from render.raster.reference import rasterize_reference
-
-        out = rasterize_reference(scene, settings.near)[0] >= 0
-    return _output(out, verts)
+def rasterize_silhouette(verts: Any, faces: Any, K: Any, image_hw: Any, *, settings=None) -> Any:
+    """`rasterize(..., output="silhouette")`: (B, H, W) bool coverage by any face."""
+    return rasterize(verts, faces, K, image_hw, output="silhouette", settings=settings)
