@@ -33,6 +33,7 @@ from core.joints import (
     with_root_validity,
 )
 from digit.evaluate import GroundTruth, Predictions
+from digit.metrics import root_relative
 
 REFERENCES: tuple[str, ...] = ("mean-pose", "untrained")
 
@@ -61,7 +62,7 @@ def fit_mean_pose(
     hand_type_code (N,) 0/1/2; hand_type_valid (N,) bool."""
     joints = np.asarray(joints_cam, dtype=np.float64)
     valid = with_root_validity(np.asarray(joint_valid, dtype=bool))
-    rel = joints - joints[:, list(ROOT_OF_JOINT)]
+    rel = root_relative(joints)
     count = valid.sum(axis=0)
     total = np.where(valid[..., None], rel, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from core.errors import DigitError
+from digit.model.pretrained import is_package_spec, packaged_weights
 
 VARIANTS: tuple[str, ...] = (
     "baseline",
@@ -94,6 +95,8 @@ class NetworkConfig:
             )
         if not isinstance(self.backbone, str) or not self.backbone:
             raise DigitError(f"--backbone: expected a timm model name, got {self.backbone!r}")
+        if is_package_spec(self.backbone_weights):
+            packaged_weights(self.backbone_weights)  # an unknown name fails here, before any work
         size = self.input_size
         if not isinstance(size, int) or isinstance(size, bool) or size < 32 or size % 32:
             raise DigitError(f"input_size: expected a multiple of {INPUT_MULTIPLE}, got {size!r}")
