@@ -119,7 +119,8 @@ class HandDetector:
         image = image.convert("RGB")
         boxes, kps, scores = self.palms(image)
         hands = []
-        for box, kp, score in zip(boxes[:MAX_PALMS], kps[:MAX_PALMS], scores[:MAX_PALMS]):
+        top = slice(0, MAX_PALMS)
+        for box, kp, score in zip(boxes[top], kps[top], scores[top], strict=True):
             first = self.hand(image, palm_rect(box, kp), score)
             if first.presence < MIN_FIRST_PRESENCE:
                 continue
