@@ -14,7 +14,10 @@ from core.errors import DigitError
 MEDIAPIPE_VERSION = "0.10.21"
 PALM_MODEL = "mediapipe/modules/palm_detection/palm_detection_full.tflite"
 LANDMARK_MODEL = "mediapipe/modules/hand_landmark/hand_landmark_full.tflite"
-INSTALL_HINT = f"pip install --no-deps mediapipe=={MEDIAPIPE_VERSION} ai-edge-litert"
+INSTALL_HINT = (
+    f"run `make install`, or `pip install 'ai-edge-litert>=2.3,<3'` and "
+    f"`pip install --no-deps mediapipe=={MEDIAPIPE_VERSION}`"
+)
 
 
 def model_path(relative: str) -> Path:
