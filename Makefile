@@ -11,7 +11,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision together, pinned: this pair installs from local disk here.
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,detect]'
+	# hand-detection models only (Apache-2.0): the last mediapipe wheel that ships them
+	$(PY) -m pip install -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -190,11 +190,12 @@ def run_demo(
     out: Path,
     bbox: np.ndarray | list[np.ndarray] | None = None,
     device: str | torch.device = "cpu",
+    extra: list[dict] | None = None,
 ) -> list[dict]:
     """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
 
     bbox: one (4,) box [x, y, w, h] for all images, a list with one box per image, or None
-    (each whole image).
+    (each whole image). extra: per image, more fields for its JSON record (e.g. detections).
     The checkpoint and every image are checked (read) before anything is written, so a bad
     input ends the run with one DigitError line and no output. Returns the JSON records.
     """
@@ -213,7 +214,9 @@ def run_demo(
             panel = prediction_panel(image, pred)
             with atomic_path(out / name) as tmp:
                 panel.save(tmp, format="PNG")
-            records.append(prediction_record(path, name, pred))
+            records.append(
+                prediction_record(path, name, pred) | (extra[len(records)] if extra else {})
+            )
             bar.advance(1)
     doc = {
         "checkpoint": str(checkpoint),
