@@ -34,7 +34,7 @@ Compression: deflate (gzip) level 1, measured here (one process, (1, 512, 512) c
 two-hand masks): about 7,000 random ``ds[i]`` reads/s and 4.4 KB per image, against lzf's
 2,400 reads/s and 6.9 KB and gzip-4's 2,100 reads/s and 2.8 KB; writing is as fast as lzf.
 
-Integrity (format 2): ``MaskCache`` checks a mask's crc32 on every read (about 2 % of a read) and
+Integrity (format 2): ``MaskCache`` checks a mask's crc32 on every read (a few % of a read) and
 turns a damaged chunk (inflate error, wrong size, crc mismatch) into one DigitError line naming
 the file and the image. HDF5's fletcher32 chunk filter is not used: measured on the same
 (1, 512, 512) chunks it changed h5py ``ds[i]`` reads by less than the noise (3,100-3,200 vs
