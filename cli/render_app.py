@@ -97,6 +97,11 @@ def build_masks(
         f"left {r.hands[1]}) in {r.seconds:.1f} s with {r.backend}"
         + (f", {r.resumed} of {r.pieces} pieces resumed" if r.resumed else "")
     )
+    if any(r.unseen):
+        typer.echo(
+            f"{r.unseen[0]} right and {r.unseen[1]} left rendered hands have no pixel in their "
+            "mask (off the image, behind the camera or hidden): visible_px is 0 for them"
+        )
 
 
 @app.command("merge")
@@ -118,14 +123,16 @@ def verify(
     data_root: Path | None = typer.Option(None, "--data-root"),
     mano_dir: Path | None = typer.Option(None, "--mano-dir"),
     sample: int = typer.Option(8, "--sample", help="Random images to re-render."),
+    full: bool = typer.Option(False, "--full", help="Re-render every image (slow)."),
     seed: int = typer.Option(0, "--seed"),
     backend: str = typer.Option("auto", "--backend", help="auto | numba | torch"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
 ) -> None:
-    """Check a mask cache against its annotations and re-render a sample (exit 1 on mismatch)."""
+    """Check a mask cache against its annotations and every mask's checksum, and re-render a
+    sample (or every image with --full); exit 1 on any mismatch."""
     from render.mask_cache.verify import verify_cache
 
-    report = verify_cache(file, data_root, mano_dir, sample, seed, backend, device)
+    report = verify_cache(file, data_root, mano_dir, sample, seed, backend, device, full=full)
     typer.echo(report.text())
     if not report.ok:
         raise typer.Exit(1)
@@ -153,10 +160,13 @@ def preview(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """A contact sheet of dataset images with their annotated joints and bboxes drawn on."""
+    from core.files import check_output_dir
     from core.interhand.reader import InterHandSplit
     from render.preview import preview_sheet, spread_indices
     from render.synthetic_data.default import prepare_data_root
 
+    spread_indices(1, count)  # checks --count before the dataset is read
+    check_output_dir(Path(out).parent)
     root = prepare_data_root(data_root)
     data = InterHandSplit.from_root(root, split)
     preview_sheet(data, spread_indices(len(data), count, seed)).save(out)

@@ -8,7 +8,11 @@ code ever runs, and any failure is one DigitError line naming the file.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +59,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_torch_file(path: str | Path, what: str, map_location: str | torch.device = "cpu"):
     """`torch.load(path, weights_only=True)`; `what` names the kind of file in errors.
 
@@ -72,3 +85,44 @@ def load_torch_file(path: str | Path, what: str, map_location: str | torch.devic
         lines = str(exc).strip().splitlines()
         first = lines[0][:120] if lines else ""
         raise DigitError(f"{path}: cannot read {what} ({type(exc).__name__}: {first})") from None
+
+
+def check_output_dir(folder: str | Path, what: str = "--out") -> None:
+    """Check, creating nothing, that files can be written under `folder` (it may not exist yet):
+    its nearest existing ancestor must be a writable folder. DigitError naming `what` if not."""
+    folder = Path(folder)
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            break
+    if not existing.is_dir():
+        raise DigitError(f"{what} {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DigitError(f"{what} {folder}: folder {existing} is not writable")
+
+
+_ERRNO_IN_TEXT = re.compile(r"errno = (\d+)")
+
+
+def os_error_line(exc: OSError, path: str | Path) -> str:
+    """One line for an OSError met while writing `path` (h5py's errors carry the errno only in
+    their text): the path and the reason, with what to do after a full disk."""
+    code = exc.errno
+    if code is None and (match := _ERRNO_IN_TEXT.search(str(exc))):
+        code = int(match[1])
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"{path}: no space left on the device; free some space and rerun the same command"
+    reason = os.strerror(code) if code else (str(exc).splitlines() or ["write failed"])[0]
+    return f"{exc.filename or path}: cannot write ({reason})"
+
+
+def check_free_space(folder: str | Path, need_bytes: int, what: str) -> None:
+    """DigitError when the file system of `folder` (or its nearest existing ancestor) has less
+    than `need_bytes` free; `what` says what would be written."""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < need_bytes:
+        raise DigitError(
+            f"{folder}: not enough free space for {what} (about {need_bytes / 1e6:,.0f} MB "
+            f"needed, {free / 1e6:,.0f} MB free); free some space and rerun the same command"
+        )

@@ -7,7 +7,6 @@ Pure helpers do the maths (left-hand shape fix, 21-joint regressor, wrist bounda
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from smplx.utils import Struct
 from torch import nn
 
 from core.errors import DigitError
+from core.files import file_sha256
 from render.mano import NUM_JOINTS, REQUIRED_KEYS, load_mano_pickle
 
 SIDES: tuple[str, str] = ("right", "left")
@@ -187,15 +187,6 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     out = np.array(a, dtype=np.float64)
     out.flags.writeable = False
     return out
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- the module

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from core.drawing import draw_skeleton
+from core.errors import DigitError
 from core.image_io import load_rgb
 from core.interhand.reader import InterHandSplit
 
@@ -33,5 +34,7 @@ def preview_sheet(split: InterHandSplit, indices: list[int], columns: int = 4) -
 
 def spread_indices(n_items: int, count: int, seed: int = 0) -> list[int]:
     """`count` distinct indices in 0..n_items-1 spread over the split, reproducible."""
+    if count < 1:
+        raise DigitError(f"--count: must be at least 1, got {count}")
     rng = np.random.default_rng(seed)
     return sorted(rng.choice(n_items, size=min(count, n_items), replace=False).tolist())

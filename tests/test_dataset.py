@@ -326,7 +326,7 @@ def test_evaluation_works_without_masks(synthetic_root, tmp_path):
 def test_mismatched_caches_are_refused(synthetic_root, mask_cache_train, tmp_path):
     from render.mask_cache.builder import build_masks
 
-    with pytest.raises(DigitError, match="split 'train', expected 'val'"):
+    with pytest.raises(DigitError, match="mask cache of split 'train', not of split 'val'"):
         InterHandDataset(synthetic_root, "val", masks=mask_cache_train, train=False)
     partial = tmp_path / "masks_train.h5"
     build_masks("train", synthetic_root, out=partial, limit=4, show_progress=False,

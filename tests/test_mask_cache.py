@@ -5,6 +5,7 @@ one image at a time with numpy's matmul for the camera transform, and the raster
 reference backend.
 """
 
+import binascii
 import json
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def test_layout_matches_the_contract(mask_cache_train, synthetic_root):
             "valid": (np.bool_, (n,)),
             "fit_error_mm": (np.float32, (n, 2)),
             "lr_iou": (np.float32, (n,)),
+            "mask_crc32": (np.uint32, (n,)),
+            "visible_px": (np.int32, (n, 2)),
         }
         for name, (dtype, shape) in expected.items():
             assert f[name].dtype == dtype and f[name].shape == shape, name
@@ -71,7 +74,7 @@ def test_layout_matches_the_contract(mask_cache_train, synthetic_root):
         assert f["file_name"].asstr()[...].tolist() == [im["file_name"] for im in images]
         assert f["image_hw"][...].tolist() == [[im["height"], im["width"]] for im in images]
         assert bool(f.attrs["complete"]) is True
-        assert f.attrs["split"] == "train" and f.attrs["format_version"] == 1
+        assert f.attrs["split"] == "train" and f.attrs["format_version"] == 2
         assert json.loads(f.attrs["classes"]) == json.loads(class_table_json())
         renderer = json.loads(f.attrs["renderer"])
         assert renderer["compression"] == "gzip" and renderer["compression_opts"] == 1
@@ -88,6 +91,12 @@ def test_layout_matches_the_contract(mask_cache_train, synthetic_root):
         for i, (h, w) in enumerate(f["image_hw"][...]):
             m = masks[i]
             assert m.max() <= 32 and not m[h:].any() and not m[:, w:].any()
+            # integrity and visibility, from the stored pixels with the standard CRC-32
+            # (binascii's, not the builder's helper) and plain class counts
+            assert f["mask_crc32"][i] == binascii.crc32(m[:h, :w].tobytes())
+            right = int(((m >= 1) & (m <= 16)).sum())
+            left = int(((m >= 17) & (m <= 32)).sum())
+            assert f["visible_px"][i].tolist() == [right, left]
 
 
 def test_hands_valid_and_fit_error_follow_the_annotations(mask_cache_train, synthetic_root):

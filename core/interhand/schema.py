@@ -103,6 +103,10 @@ def _mask(value: Any, what: str, n: int) -> np.ndarray:
 
 # ---- entry parsers ---------------------------------------------------------------------------
 
+# Far above any camera's image (InterHand2.6M: 512x334); a larger size is a broken file, and
+# a mask canvas of it would not fit in memory.
+MAX_IMAGE_SIDE = 16384
+
 # data.json image -> (id, file_name, height, width, capture, subject, seq_name, camera, frame_idx)
 ImageTuple = tuple[int, str, int, int, int, int, str, str, int]
 # data.json annotation -> (id, image_id, bbox float64 bytes (4,), joint_valid bool bytes (42,),
@@ -117,6 +121,8 @@ def parse_image(entry: Any) -> ImageTuple:
     width, height = _int(entry, "width"), _int(entry, "height")
     if width <= 0 or height <= 0:
         raise SchemaProblem(f"image size {width}x{height} is not positive")
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise SchemaProblem(f"image size {width}x{height} exceeds {MAX_IMAGE_SIDE} pixels a side")
     capture = _int(entry, "capture")
     subject = entry.get("subject", -1)
     if type(subject) is not int:

@@ -34,7 +34,7 @@ from core.errors import DigitError
 from core.image_io import load_rgb
 from core.interhand.reader import InterHandSplit
 from core.joints import LEFT_ROOT, RIGHT_ROOT
-from core.mask_cache import MaskCache
+from core.mask_cache import MaskCache, match_split
 from core.parts import swap_hands
 from core.paths import build_masks_command, mask_cache_path, resolve_data_root
 from core.splits import check_split
@@ -113,26 +113,24 @@ class InterHandDataset(Dataset):
         self._cache_pid: int | None = None
 
     def _index_cache(self) -> None:
-        """Match cache rows to split rows by image id; read the small per-image arrays once."""
+        """Pair the cache with this split (same split, data.json sha256, file names: else one
+        DigitError naming both files), match rows by image id, read the small arrays once."""
         path = self.mask_path
         with MaskCache(path) as cache:
-            if cache.attrs.split != self.split_name:
-                raise DigitError(
-                    f"{path}: mask cache of split {cache.attrs.split!r}, "
-                    f"expected {self.split_name!r}"
-                )
+            self._cache_row = match_split(cache, self.split, self.data_root)
             valid = cache.file["valid"][:]
             lr_iou = cache.file["lr_iou"][:]
-            rows_in_split = self.split.find(cache.image_id)
-        found = rows_in_split >= 0
-        self._cache_row[rows_in_split[found]] = np.flatnonzero(found)
+            selection = cache.attrs.selection
         missing = int((self._cache_row < 0).sum())
-        if missing:
-            cmd = build_masks_command(self.data_root, self.split_name, path)
+        if missing:  # same data.json, so a --limit or --shard build: the whole split is needed
+            default = mask_cache_path(None, self.data_root, self.split_name)
+            cmd = build_masks_command(self.data_root, self.split_name, default)
+            if path.resolve() == default.resolve():
+                cmd += " --overwrite"
             raise DigitError(
                 f"{path}: mask cache lacks {missing} of the {len(self.split)} images used "
-                f"(built with --limit or --shard, or for other annotations); run `{cmd} "
-                "--overwrite`"
+                f"(it holds the selection {selection} of {self.split.files.data}); build the "
+                f"whole split's masks with `{cmd}`"
             )
         self._segm_valid = valid[self._cache_row].astype(bool)
         self._lr_iou = lr_iou[self._cache_row].astype(np.float32)

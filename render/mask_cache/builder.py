@@ -24,17 +24,19 @@ import numpy as np
 import torch
 
 from core.errors import DigitError
-from core.files import TMP_MARK
+from core.files import TMP_MARK, check_free_space, check_output_dir, os_error_line
 from core.interhand.reader import AnnotationFiles, InterHandSplit
 from core.mask_cache import (
     COMPRESSION,
     COMPRESSION_OPTS,
     FORMAT_VERSION,
+    INTEGRITY,
     CacheAttributes,
     is_complete_cache,
 )
 from core.parts import class_table_json
 from core.paths import mask_cache_path, resolve_data_root, resolve_mano_dir
+from core.processes import die_with_parent
 from core.progress import progress
 from core.splits import check_split, shard_bounds
 from render.hand_model import MODEL_FILES, HandModel, file_sha256
@@ -43,6 +45,7 @@ from render.mask_cache.pieces import (
     PartialDir,
     PieceSpec,
     plan_pieces,
+    remove_finished_leftover,
     write_piece,
 )
 from render.mask_cache.scene import (
@@ -152,6 +155,7 @@ class RenderContext:
 
     threads: numba and torch threads in a worker process (0: leave the defaults).
     fingerprint: sha256 of the model and part-label files (a changed file is loaded afresh).
+    parent_pid: the building process; a worker exits when it dies (`core.processes`).
     """
 
     mano_dir: str
@@ -161,6 +165,7 @@ class RenderContext:
     canvas_hw: tuple[int, int]
     threads: int = 0
     fingerprint: str = ""
+    parent_pid: int = 0
 
 
 _LOADED: dict[tuple[str, str, str], tuple[HandModel, SceneTopology]] = {}
@@ -182,6 +187,8 @@ def render_piece_file(
     ctx: RenderContext, spec: PieceSpec, inp: PieceInput, path: Path
 ) -> tuple[int, int]:
     """Render one piece and write it atomically to `path`; returns (piece index, images)."""
+    if ctx.parent_pid:
+        die_with_parent(ctx.parent_pid)
     if ctx.threads > 0:
         import numba
 
@@ -198,7 +205,8 @@ def render_piece_file(
 class BuildReport:
     """What a build did: out (the cache written), images, pieces (total) and resumed (pieces
     found finished), seconds, valid (images with a usable mask), hands (right, left) rendered,
-    backend (resolved)."""
+    unseen (right, left): rendered hands with no pixel in the mask (projected off the image or
+    behind the camera, or hidden by the other hand), backend (resolved)."""
 
     out: Path
     images: int
@@ -208,6 +216,7 @@ class BuildReport:
     valid: int
     hands: tuple[int, int]
     backend: str
+    unseen: tuple[int, int] = (0, 0)
 
 
 def _stderr(message: str) -> None:
@@ -254,8 +263,10 @@ def plan_build(
     part_labels: str,
     overwrite: bool,
     piece_size: int,
+    log: Callable[[str], None] = _stderr,
 ) -> BuildPlan:
-    """Check every input (cheap checks first, annotations last) and plan the build."""
+    """Check every input (cheap checks first, annotations last) and plan the build; writes
+    nothing but the removal of a finished build's leftover folder (with a `log` line)."""
     check_split(split)
     if workers < 1:
         raise DigitError(f"--workers: must be at least 1, got {workers}")
@@ -274,8 +285,12 @@ def plan_build(
     out = Path(out) if out is not None else default_output(root, split, shard_kn, limit)
     if out.is_dir():
         raise DigitError(f"--out {out}: is a folder, expected a file name")
+    check_output_dir(out.parent)
     if out.exists() and not overwrite:
         if is_complete_cache(out):
+            leftover = remove_finished_leftover(out)
+            if leftover is not None:
+                log(f"removed {leftover}: left over from the build that completed {out.name}")
             raise DigitError(
                 f"{out}: a complete mask cache exists (pass --overwrite to rebuild it)"
             )
@@ -290,6 +305,7 @@ def plan_build(
     if len(data) == 0:
         raise DigitError(f"{data.files.data}: no images")
     sel = _selection(len(data), limit, shard_kn)
+    check_mano_finite(data, sel["start"], sel["stop"])
     if sel["start"] == sel["stop"]:
         raise DigitError(f"--shard {shard_kn[0]}/{shard_kn[1]}: empty ({sel['stop']} images)")
     # the canvas spans the whole selection, so that every shard's chunks have the same shape
@@ -308,6 +324,7 @@ def plan_build(
         data_root=str(root.resolve()),
         annotations=annotation_digests(data.files),
         renderer=renderer_attribute(resolved, canvas),
+        integrity=INTEGRITY,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         complete=True,
         selection=sel if (limit is not None or shard_kn is not None) else None,
@@ -321,11 +338,29 @@ def plan_build(
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
     fingerprint = json.dumps([attrs.mano, attrs.part_labels], sort_keys=True)
     ctx = RenderContext(
-        str(mano), labels_source, resolved, torch_device, canvas, threads, fingerprint
+        str(mano), labels_source, resolved, torch_device, canvas, threads, fingerprint, os.getpid()
     )
     _LOADED[(ctx.mano_dir, ctx.part_labels, ctx.fingerprint)] = (model, topo)
     pieces = plan_pieces(sel["start"], sel["stop"], piece_size)
     return BuildPlan(data, out, sel, canvas, attrs, settings, pieces, ctx)
+
+
+def check_mano_finite(data: InterHandSplit, start: int, stop: int) -> None:
+    """DigitError naming the MANO file, capture, frame and hand of the first fit of rows
+    [start, stop) with a non-finite parameter (caught before hours of rendering)."""
+    frames = data.frames
+    used = np.unique(data.columns.frame_row[start:stop])
+    params = [frames.mano_pose[used], frames.mano_shape[used], frames.mano_trans[used]]
+    finite = np.stack([np.isfinite(a).all(axis=-1) for a in params]).all(axis=0)  # (F, 2)
+    bad = np.argwhere(frames.has_mano[used] & ~finite)
+    if len(bad):
+        f, h = (int(x) for x in bad[0])
+        side = ("right", "left")[h]
+        raise DigitError(
+            f"{data.files.mano}: capture {int(frames.capture[used[f]])}, frame "
+            f"{int(frames.frame_idx[used[f]])}, {side} hand: MANO fit has non-finite values "
+            f"({len(bad)} hand fits in all)"
+        )
 
 
 def build_masks(
@@ -358,10 +393,53 @@ def build_masks(
     """
     plan = plan_build(
         split, data_root, mano_dir, out, backend, device, workers, shard, limit, part_labels,
-        overwrite, piece_size,
+        overwrite, piece_size, log,
     )  # fmt: skip
     t0 = time.perf_counter()  # the build itself, not the creation of a default dataset
     out = plan.out
+    try:  # any write failure (full disk, permissions): one line; finished pieces are kept
+        n, resumed = _build(plan, workers, overwrite, show_progress, log)
+    except OSError as exc:
+        raise DigitError(os_error_line(exc, out)) from None
+    seconds = time.perf_counter() - t0
+    return _report(out, n, len(plan.pieces), resumed, seconds, plan.context.backend)
+
+
+SPACE_MARGIN = 8 << 20  # bytes beyond the estimate: HDF5 metadata, settings, the file system
+
+
+def _piece_bytes(partial: PartialDir, pieces: Sequence[PieceSpec]) -> tuple[int, int]:
+    """(bytes, images) of the finished pieces among `pieces`."""
+    done = partial.finished()
+    size = images = 0
+    for p in pieces:
+        if p.index in done:
+            size += partial.piece(p.index).stat().st_size
+            images += p.stop - p.start
+    return size, images
+
+
+def _check_space_for_rest(plan: BuildPlan, partial: PartialDir) -> None:
+    """Refuse early when the rest of the pieces and the assembled file will not fit, estimated
+    from the finished pieces' bytes per image (the assembled file is about all pieces)."""
+    size, images = _piece_bytes(partial, plan.pieces)
+    if images == 0:
+        return
+    total = sum(p.stop - p.start for p in plan.pieces)
+    per_image = size / images
+    need = int(1.1 * per_image * ((total - images) + total)) + SPACE_MARGIN
+    check_free_space(plan.out.parent, need, f"the rest of the pieces and {plan.out.name}")
+
+
+def _build(
+    plan: BuildPlan,
+    workers: int,
+    overwrite: bool,
+    show_progress: bool,
+    log: Callable[[str], None],
+) -> tuple[int, int]:
+    """Render the missing pieces and assemble them; (images written, pieces resumed)."""
+    out, split = plan.out, plan.attrs.split
     out.parent.mkdir(parents=True, exist_ok=True)
     with PartialDir.open(out, plan.settings, discard_other=overwrite) as partial:
         for stale in out.parent.glob(f"{out.name}{TMP_MARK}*"):  # a killed assembly
@@ -371,10 +449,21 @@ def build_masks(
         resumed = len(plan.pieces) - len(todo)
         if resumed:
             log(f"resuming {partial.path}: {resumed} of {len(plan.pieces)} pieces already done")
+            _check_space_for_rest(plan, partial)
         start, stop = plan.selection["start"], plan.selection["stop"]
+        checked = [bool(resumed)]
         with progress(stop - start, f"masks {split}", enabled=show_progress) as bar:
+
+            def advance(n: int) -> None:
+                bar.advance(n)
+                if not checked[0]:  # once, from the first piece written
+                    checked[0] = True
+                    _check_space_for_rest(plan, partial)
+
             bar.advance(sum(p.stop - p.start for p in plan.pieces if p.index in done))
-            _render_all(plan.data, plan.context, todo, partial, workers, bar.advance)
+            _render_all(plan.data, plan.context, todo, partial, workers, advance)
+        size, _ = _piece_bytes(partial, plan.pieces)
+        check_free_space(out.parent, size + SPACE_MARGIN, f"assembling {out.name}")
         names = plan.data.columns.file_name[start:stop]
         with progress(stop - start, f"assemble {out.name}", enabled=show_progress) as bar:
             n = assemble(
@@ -386,8 +475,7 @@ def build_masks(
                 advance=bar.advance,
             )
         partial.remove()
-    seconds = time.perf_counter() - t0
-    return _report(out, n, len(plan.pieces), resumed, seconds, plan.context.backend)
+    return n, resumed
 
 
 def _render_all(
@@ -423,7 +511,17 @@ def _report(
 
     with h5py.File(out, "r") as f:
         valid = int(np.count_nonzero(f["valid"][...]))
-        hands = f["hands"][...].sum(axis=0)
+        rendered = f["hands"][...]
+        unseen = (rendered & (f["visible_px"][...] == 0)).sum(axis=0)
+    hands = rendered.sum(axis=0)
     return BuildReport(
-        out, n, pieces, resumed, seconds, valid, (int(hands[0]), int(hands[1])), backend
+        out,
+        n,
+        pieces,
+        resumed,
+        seconds,
+        valid,
+        (int(hands[0]), int(hands[1])),
+        backend,
+        (int(unseen[0]), int(unseen[1])),
     )

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.errors import DigitError
+from core.files import check_output_dir, os_error_line
 from core.mask_cache import CacheAttributes, is_complete_cache, open_cache
 from core.progress import progress
 from core.splits import shard_bounds
@@ -78,8 +79,12 @@ def check_shards(shards: list[Path]) -> tuple[list[Path], CacheAttributes, tuple
 def merge_shards(
     shards: list[Path], out: Path, overwrite: bool = False, show_progress: bool = True
 ) -> int:
-    """Merge shard files into `out` (written atomically); returns the number of images."""
+    """Merge shard files into `out` (written atomically); returns the number of images.
+    Every chunk copied is checked against its crc32 (a damaged shard is one line, no output)."""
     out = Path(out)
+    if out.is_dir():
+        raise DigitError(f"--out {out}: is a folder, expected a file name")
+    check_output_dir(out.parent)
     if out.exists() and not overwrite:
         what = "a complete mask cache" if is_complete_cache(out) else "a file"
         raise DigitError(f"{out}: {what} exists (pass --overwrite to replace it)")
@@ -94,7 +99,12 @@ def merge_shards(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         selection=selection,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     total = sum(1 for _ in ordered)
-    with progress(total, f"merge {out.name}", enabled=show_progress) as bar:
-        return assemble(out, merged, canvas, ordered, advance=lambda _n: bar.advance(1))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with progress(total, f"merge {out.name}", enabled=show_progress) as bar:
+            return assemble(
+                out, merged, canvas, ordered, advance=lambda _n: bar.advance(1), check_chunks=True
+            )
+    except OSError as exc:
+        raise DigitError(os_error_line(exc, out)) from None

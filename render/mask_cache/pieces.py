@@ -10,6 +10,7 @@ process dies) keeps two builds from sharing one folder.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -20,8 +21,8 @@ import h5py
 import numpy as np
 
 from core.errors import DigitError
-from core.files import TMP_MARK, atomic_path, atomic_write_text
-from core.mask_cache import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE
+from core.files import TMP_MARK, atomic_write_bytes, atomic_write_text
+from core.mask_cache import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE, open_cache
 from render.mask_cache.scene import PieceResult
 
 SETTINGS_FILE = "settings.json"
@@ -59,23 +60,26 @@ def piece_path(partial: Path, index: int) -> Path:
 
 
 def write_piece(path: Path, result: PieceResult) -> None:
-    """Write one piece atomically (temporary name in the same folder, then os.replace)."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            hmax, wmax = result.masks.shape[1:]
-            f.create_dataset(
-                MASKS,
-                data=result.masks,
-                chunks=(1, hmax, wmax),
-                compression=COMPRESSION,
-                compression_opts=COMPRESSION_OPTS,
-                track_times=False,
-            )
-            for name, (dtype, _) in PER_IMAGE.items():
-                if name != "file_name":
-                    f.create_dataset(
-                        name, data=np.asarray(getattr(result, name), dtype=dtype), track_times=False
-                    )
+    """Write one piece atomically. The HDF5 file is made in memory and written as plain bytes
+    (temporary name in the same folder, then os.replace), so a full disk is an ordinary
+    OSError here, never an HDF5 library failure inside a worker."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        hmax, wmax = result.masks.shape[1:]
+        f.create_dataset(
+            MASKS,
+            data=result.masks,
+            chunks=(1, hmax, wmax),
+            compression=COMPRESSION,
+            compression_opts=COMPRESSION_OPTS,
+            track_times=False,
+        )
+        for name, (dtype, _) in PER_IMAGE.items():
+            if name != "file_name":
+                f.create_dataset(
+                    name, data=np.asarray(getattr(result, name), dtype=dtype), track_times=False
+                )
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class PartialDir:
@@ -164,3 +168,33 @@ class PartialDir:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def remove_finished_leftover(out: Path) -> Path | None:
+    """Delete ``<out>.partial/`` when it is what a build killed between writing the complete
+    `out` and deleting its folder left behind: started with the settings `out` was built with
+    (same content key), and locked by no running build. Returns the folder deleted, or None."""
+    path = partial_dir_for(out)
+    if not path.is_dir():
+        return None
+    try:
+        f, attrs = open_cache(out)
+    except DigitError:
+        return None
+    f.close()
+    try:
+        started = json.loads((path / SETTINGS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    key = json.loads(json.dumps(attrs.content_key(), sort_keys=True))
+    if not isinstance(started, dict) or any(started.get(k) != v for k, v in key.items()):
+        return None  # work in progress of another build (e.g. an interrupted --overwrite)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None  # a build is working there
+    finally:
+        os.close(fd)  # closing drops the lock; the folder goes next
+    shutil.rmtree(path, ignore_errors=True)
+    return path

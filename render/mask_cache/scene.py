@@ -21,6 +21,8 @@ import torch
 
 from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
+from core.mask_cache import mask_crc32
+from core.parts import LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET
 from render.hand_model import SIDES, HandModel
 from render.part_labels import face_classes, vertex_parts_from_digit_json, vertex_parts_from_weights
 from render.raster import RasterSettings, rasterize_labels, rasterize_silhouette
@@ -232,7 +234,8 @@ class PieceResult:
     """Cache rows for B images (see layout.py for the meaning of each).
 
     masks (B, Hmax, Wmax) uint8; image_id (B,) int64; image_hw (B, 2) int32; hands (B, 2)
-    bool; valid (B,) bool; fit_error_mm (B, 2) float32; lr_iou (B,) float32.
+    bool; valid (B,) bool; fit_error_mm (B, 2) float32; lr_iou (B,) float32; mask_crc32 (B,)
+    uint32; visible_px (B, 2) int32.
     """
 
     masks: np.ndarray
@@ -242,6 +245,24 @@ class PieceResult:
     valid: np.ndarray
     fit_error_mm: np.ndarray
     lr_iou: np.ndarray
+    mask_crc32: np.ndarray
+    visible_px: np.ndarray
+
+
+def visible_pixels(masks: np.ndarray) -> np.ndarray:
+    """Pixels of the right (classes 1..16) and left (17..32) hand per mask: (B, H, W) uint8 ->
+    (B, 2) int32."""
+    right = ((masks >= RIGHT_OFFSET) & (masks < LEFT_OFFSET)).sum(axis=(1, 2))
+    left = ((masks >= LEFT_OFFSET) & (masks < NUM_CLASSES)).sum(axis=(1, 2))
+    return np.stack([right, left], axis=1).astype(np.int32)
+
+
+def mask_checksums(masks: np.ndarray, hw: np.ndarray) -> np.ndarray:
+    """`core.mask_cache.mask_crc32` of each image's [:h, :w] part: (B, H, W), (B, 2) -> (B,)."""
+    return np.array(
+        [mask_crc32(m[:h, :w]) for m, (h, w) in zip(masks, hw.tolist(), strict=True)],
+        dtype=np.uint32,
+    )
 
 
 @dataclass(frozen=True)
@@ -280,6 +301,12 @@ def pose_piece(model: HandModel, inp: PieceInput) -> PosedScene:
             where = slot[inverse[images]]
             R, t = inp.R[images], inp.t[images]
             cam[images] = world_to_camera_exact(v_w[where], R, t)
+            bad = images[~np.isfinite(cam[images]).all(axis=(1, 2))]
+            if len(bad):  # finite parameters can still overflow (checked before rendering)
+                raise DigitError(
+                    f"image id {int(inp.image_id[bad[0]])}: the {side} hand's MANO fit gives "
+                    "non-finite vertices"
+                )
             joints[images, h] = world_to_camera_exact(j_w[where], R, t)
         verts_out.append(cam)
     return PosedScene(verts=(verts_out[0], verts_out[1]), joints=joints, rendered=rendered)
@@ -326,4 +353,6 @@ def render_piece(
         valid=mask_valid(inp.hand_type_code, posed.rendered),
         fit_error_mm=fit_error_mm(posed.joints, inp.joints_cam, inp.joint_valid_3d, posed.rendered),
         lr_iou=lr_iou,
+        mask_crc32=mask_checksums(masks, inp.hw),
+        visible_px=visible_pixels(masks),
     )

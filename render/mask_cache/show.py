@@ -11,7 +11,7 @@ from core.drawing import draw_skeleton, legend_image, overlay_mask
 from core.errors import DigitError
 from core.image_io import load_rgb
 from core.interhand.reader import InterHandSplit
-from core.mask_cache import MaskCache
+from core.mask_cache import MaskCache, match_split
 
 _HEADER = 34
 
@@ -68,6 +68,7 @@ def show_mask(file: Path, index: int, out: Path, data_root: Path | None = None) 
         if not root.is_dir():
             raise DigitError(f"{root}: data root not found (pass --data-root)")
         data = InterHandSplit.from_root(root, cache.attrs.split)
+        match_split(cache, data, root)  # the masks must be this data's (one line if not)
         picture = show_picture(cache, index, data)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

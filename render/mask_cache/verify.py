@@ -3,9 +3,11 @@
 Checks, each reported on one line: the attributes and dataset types; the annotation files'
 sha256 against the recorded ones; count, image ids, file names and sizes against data.json
 (the rows the file's selection names); ``hands`` and ``valid`` against the MANO fits and
-hand types; every mask's class range (0..32, a hand's classes only where that hand was
-rendered, 0 outside the image); and a random sample re-rendered and compared byte for byte
-(masks and per-image values).
+hand types; every mask's crc32 against the stored one (a chunk that does not inflate is a
+problem of that image, not a crash), class range (0..32, a hand's classes only where that hand
+was rendered, 0 outside the image) and visible pixel counts; and a random sample (``--sample
+N``), or every image (``--full``), re-rendered and compared byte for byte (masks and per-image
+values).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from core.mask_cache import (
     MASKS,
     PER_IMAGE,
     MaskCache,
+    mask_crc32,
 )
 from core.parts import LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET, class_table_json
 from core.progress import progress
@@ -35,6 +38,7 @@ from render.mask_cache.scene import (
     render_piece,
     scene_topology,
     vertex_parts,
+    visible_pixels,
 )
 from render.raster import RasterSettings
 
@@ -146,12 +150,23 @@ def _flag_problems(cache: MaskCache, data: InterHandSplit, start: int, stop: int
     return out
 
 
-def _class_problems(cache: MaskCache, hands: np.ndarray, show_progress: bool) -> list[str]:
+def _mask_problems(cache: MaskCache, hands: np.ndarray, show_progress: bool) -> list[str]:
+    """Every mask: inflates, matches its crc32, class range, visible pixel counts."""
     out: list[str] = []
-    with progress(len(cache), "class range", enabled=show_progress) as bar:
+    visible = cache.file["visible_px"][...]
+    with progress(len(cache), "masks", enabled=show_progress) as bar:
         for i in range(len(cache)):
-            canvas = cache.canvas(i)
+            try:
+                canvas = cache.canvas(i, check=False)
+            except DigitError as exc:
+                out.append(f"image {i}: {str(exc).split(': ', 1)[-1].split(';')[0]}")
+                continue
             h, w = (int(x) for x in cache.image_hw[i])
+            crc = mask_crc32(canvas[:h, :w])
+            if crc != int(cache.crc32[i]):
+                out.append(
+                    f"image {i}: crc32 {crc:08x} differs from the stored {cache.crc32[i]:08x}"
+                )
             counts = np.bincount(canvas[:h, :w].ravel(), minlength=256)
             if counts[NUM_CLASSES:].any():
                 out.append(f"image {i}: class ids above {NUM_CLASSES - 1}")
@@ -161,12 +176,28 @@ def _class_problems(cache: MaskCache, hands: np.ndarray, show_progress: bool) ->
                 out.append(f"image {i}: left-hand classes but no left hand rendered")
             if canvas[h:].any() or canvas[:, w:].any():
                 out.append(f"image {i}: non-zero pixels outside its {h}x{w} image")
+            if (visible_pixels(canvas[None])[0] != visible[i]).any():
+                out.append(f"image {i}: visible_px {visible[i].tolist()} differs from the mask")
             if len(out) > 50:
                 out.append("stopped after 50 problems")
                 break
             if i % 256 == 255 or i == len(cache) - 1:
                 bar.advance(i % 256 + 1)
     return out
+
+
+def _runs(rows: np.ndarray, longest: int) -> list[tuple[int, int]]:
+    """Sorted distinct rows -> [start, stop) runs of consecutive rows, each at most `longest`."""
+    runs: list[tuple[int, int]] = []
+    for r in rows.tolist():
+        if runs and runs[-1][1] == r and r - runs[-1][0] < longest:
+            runs[-1] = (runs[-1][0], r + 1)
+        else:
+            runs.append((r, r + 1))
+    return runs
+
+
+RERENDER_BATCH = 64
 
 
 def _rerender_problems(
@@ -176,6 +207,7 @@ def _rerender_problems(
     mano_dir: Path,
     sample: np.ndarray,
     raster: RasterSettings,
+    show_progress: bool = False,
 ) -> list[str]:
     attrs = cache.attrs
     model = HandModel.from_dir(mano_dir)
@@ -186,18 +218,34 @@ def _rerender_problems(
     labels = attrs.part_labels
     source = "skinning" if labels.get("source") == "skinning" else labels.get("path", "?")
     topo = scene_topology(model, vertex_parts(mano_dir, source, model))
-    out = []
-    for i in sample.tolist():
-        inp: PieceInput = piece_input(data, start + i, start + i + 1)
-        res = render_piece(model, topo, inp, cache.canvas_hw, raster)
-        if res.masks[0].tobytes() != cache.canvas(i).tobytes():
-            diff = int(np.count_nonzero(res.masks[0] != cache.canvas(i)))
-            out.append(f"image {i}: mask differs from a fresh rendering ({diff} pixels)")
-        for name in ("hands", "valid", "fit_error_mm", "lr_iou", "image_id", "image_hw"):
-            stored = cache.file[name][i]
-            fresh = np.asarray(getattr(res, name)[0], dtype=stored.dtype)
-            if np.asarray(stored).tobytes() != fresh.tobytes():
-                out.append(f"image {i}: {name} {stored} differs from a fresh computation {fresh}")
+    out: list[str] = []
+    compared = ("hands", "valid", "fit_error_mm", "lr_iou", "image_id", "image_hw", "visible_px")
+    with progress(len(sample), "re-render", enabled=show_progress) as bar:
+        for a, b in _runs(sample, RERENDER_BATCH):
+            inp: PieceInput = piece_input(data, start + a, start + b)
+            res = render_piece(model, topo, inp, cache.canvas_hw, raster)
+            for k, i in enumerate(range(a, b)):
+                try:
+                    stored_mask = cache.canvas(i, check=False)
+                except DigitError:
+                    stored_mask = None  # reported by the mask checks
+                if stored_mask is None or res.masks[k].tobytes() != stored_mask.tobytes():
+                    diff = (
+                        "unreadable"
+                        if stored_mask is None
+                        else (f"{int(np.count_nonzero(res.masks[k] != stored_mask))} pixels")
+                    )
+                    out.append(f"image {i}: mask differs from a fresh rendering ({diff})")
+                if int(res.mask_crc32[k]) != int(cache.crc32[i]):
+                    out.append(f"image {i}: stored crc32 differs from a fresh rendering's")
+                for name in compared:
+                    stored = cache.file[name][i]
+                    fresh = np.asarray(getattr(res, name)[k], dtype=stored.dtype)
+                    if np.asarray(stored).tobytes() != fresh.tobytes():
+                        out.append(
+                            f"image {i}: {name} {stored} differs from a fresh computation {fresh}"
+                        )
+            bar.advance(b - a)
     return out
 
 
@@ -210,13 +258,17 @@ def verify_cache(
     backend: str = "auto",
     device: str = "cpu",
     show_progress: bool = True,
+    full: bool = False,
 ) -> VerifyReport:
     """Run every check on the cache at `path` (see the module docstring).
 
     data_root / mano_dir default to the folders recorded in the file. sample: how many random
-    images to re-render (with `backend` on `device`; results do not depend on them).
-    DigitError only when the file cannot be checked at all (not a cache, no annotations).
+    images to re-render (with `backend` on `device`; results do not depend on them); full:
+    re-render every image instead. DigitError only when the file cannot be checked at all
+    (not a cache, another format, no annotations).
     """
+    if sample < 0:
+        raise DigitError(f"--sample: must be at least 0, got {sample}")
     resolved, torch_device = check_raster_options(backend, device)
     report = VerifyReport()
     with MaskCache(path) as cache:
@@ -234,9 +286,18 @@ def verify_cache(
         data = InterHandSplit.from_root(root, attrs.split)
         digests = annotation_digests(data.files)
         changed = [k for k, v in digests.items() if attrs.annotations.get(k) != v]
+        named = {
+            "data_json_sha256": data.files.data,
+            "camera_json_sha256": data.files.camera,
+            "joint_3d_json_sha256": data.files.joint_3d,
+            "mano_json_sha256": data.files.mano,
+        }
         report.check(
             "annotations",
-            [f"{k} differs from the recorded one" for k in changed],
+            [
+                f"{named.get(k, k)}: sha256 differs from the file {path} was built from"
+                for k in changed
+            ],
             f"sha256 of {len(digests)} files match",
         )
         start, stop = _rows(cache, len(data))
@@ -250,14 +311,25 @@ def verify_cache(
         report.check("hands, valid, lr_iou, fit_error_mm", _flag_problems(cache, data, start, stop))
         hands = cache.file["hands"][...]
         report.check(
-            "class range", _class_problems(cache, hands, show_progress), f"{len(cache)} masks"
+            "masks",
+            _mask_problems(cache, hands, show_progress),
+            f"{len(cache)} masks: crc32, class range and visible pixels",
         )
-        rng = np.random.default_rng(seed)
-        picks = np.sort(rng.choice(len(cache), size=min(sample, len(cache)), replace=False))
+        if full:
+            picks = np.arange(len(cache))
+            what = f"all {len(cache)} images byte-identical"
+        else:
+            rng = np.random.default_rng(seed)
+            picks = np.sort(rng.choice(len(cache), size=min(sample, len(cache)), replace=False))
+            shown = ", ".join(map(str, picks[:20].tolist())) + (", ..." if len(picks) > 20 else "")
+            what = (
+                f"a sample of {len(picks)} of {len(cache)} images byte-identical ({shown}); "
+                "--full re-renders every image"
+            )
         raster = RasterSettings(backend=resolved, device=torch_device)
         report.check(
             "re-render",
-            _rerender_problems(cache, data, start, mano, picks, raster),
-            f"{len(picks)} random images byte-identical: {', '.join(map(str, picks.tolist()))}",
+            _rerender_problems(cache, data, start, mano, picks, raster, show_progress and full),
+            what,
         )
     return report

@@ -29,6 +29,7 @@ from PIL import Image
 from core.assets import SYNTHETIC_MANO_DIR
 from core.camera import project
 from core.errors import DigitError
+from core.files import check_output_dir, os_error_line
 from core.joints import ROOT_JOINTS
 from core.paths import SYNTHETIC_MARKER, SYNTHETIC_VERSION
 from core.progress import progress
@@ -512,13 +513,20 @@ def make_synthetic(
     out = Path(out)
     settings.check()
     _checked_workers(workers)
+    if out.exists() and not out.is_dir():
+        raise DigitError(f"--out {out}: is a file, expected a folder")
+    check_output_dir(out.parent)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise DigitError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     work = out.with_name(out.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
-    generate(work, settings, workers=workers, show_progress=show_progress)
-    if out.exists():
-        shutil.rmtree(out)
-    work.rename(out)
+    try:
+        generate(work, settings, workers=workers, show_progress=show_progress)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    except OSError as exc:  # full disk, permissions: one line, no half-written dataset
+        shutil.rmtree(work, ignore_errors=True)
+        raise DigitError(os_error_line(exc, work)) from None
     return out
