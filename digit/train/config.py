@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -245,12 +246,12 @@ def _check(cfg: TrainConfig) -> None:
             raise bad(name, "a positive integer or null")
     for name in _FLOAT:
         v = getattr(cfg, name)
-        if not _is_number(v) or v < 0:
-            raise bad(name, "a number >= 0")
+        if not _is_number(v) or not 0 <= v < math.inf:  # NaN fails both comparisons
+            raise bad(name, "a finite number >= 0")
     for key, name in LOSS_KEYS.items():
         v = getattr(cfg.loss, name)
-        if not _is_number(v) or v < 0:
-            raise DigitError(f"{key}: expected a number >= 0, got {v!r}")
+        if not _is_number(v) or not 0 <= v < math.inf:
+            raise DigitError(f"{key}: expected a finite number >= 0, got {v!r}")
     t = cfg.time_limit
     if t is not None and (not _is_number(t) or not t > 0 or t != t):
         raise bad("time_limit", "minutes > 0 or null")

@@ -45,6 +45,7 @@ from digit.references import MeanPose, fit_mean_pose_on_split, mean_pose_predict
 from digit.train import distributed
 from digit.train.config import TrainConfig, load_yaml, write_yaml
 from digit.train.distributed import Dist
+from digit.train.run_folder import claim_run_dir
 from digit.train.schedule import learning_rate, run_progress
 
 # Fields a resumed run may change: they do not alter what is computed.
@@ -364,11 +365,12 @@ def train(
     `digit.data.dataset.InterHandDataset` on cfg's data and `make_loader`. With `train_set`
     given, `val_set` None means no validation. resume: continue from `cfg.out/last.pt`, whose
     config must equal `cfg` except `RESUMABLE_CHANGES`; a fresh run refuses a folder that
-    already holds last.pt.
+    already holds last.pt. The folder is locked for the run (`digit.train.run_folder`).
     """
     dist = distributed.setup(cfg.device)
     try:
-        return _train(cfg, resume, dist, train_set, val_set, loader_fn, show_progress)
+        with claim_run_dir(Path(cfg.out), enabled=dist.is_main):
+            return _train(cfg, resume, dist, train_set, val_set, loader_fn, show_progress)
     finally:
         distributed.teardown(dist)
 
@@ -421,9 +423,8 @@ def _train(
 
     def save(path: Path, metrics: dict) -> None:
         if not _finite_parameters(net):  # belt and braces: never store non-finite weights
-            raise DigitError(
-                f"step {state.step}: non-finite weights; {run_dir} keeps its last checkpoint"
-            )
+            kept = "its last good checkpoint" if last_path.exists() else "no checkpoint yet"
+            raise DigitError(f"step {state.step}: non-finite weights; {run_dir} keeps {kept}")
         save_checkpoint(
             path, net, cfg.to_dict(), optimizer=optimizer, scaler=scaler.state_dict(),
             step=state.step, epoch=state.step // data.steps_per_epoch, best_mpjpe=state.best,
