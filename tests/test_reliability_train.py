@@ -5,6 +5,7 @@ config, and the words of the NaN stop."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import torch
 from test_train import FakeSet, read_metrics, run, tiny
 
 from core.errors import DigitError
+from digit.train import TrainConfig, train
 
 # A process that holds the run folder's lock the way a live digit-train does, until killed.
 HOLDER = """
@@ -172,3 +174,139 @@ def test_cli_refuses_nan_lr_with_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith(f"digit-train: error: {path}: lr:")
     assert result.stderr.strip().count("\n") == 0
+
+
+# ---- unreadable training images and mask chunks -------------------------------------------------
+
+
+@pytest.fixture
+def damaged_root(tmp_path, synthetic_root):
+    """A copy of the small synthetic dataset whose train images 1 (truncated) and 4 (deleted)
+    cannot be read (the session's dataset stays intact)."""
+    from core.interhand.reader import InterHandSplit
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("masks"))
+    split = InterHandSplit.from_root(root, "train")
+    cut, gone = split.image_path(1), split.image_path(4)
+    cut.write_bytes(cut.read_bytes()[:300])
+    gone.unlink()
+    return root, [cut, gone]
+
+
+def _real(tmp_path, root, masks, **overrides):
+    base = dict(
+        out=str(tmp_path / "run"), data_root=str(root), masks=str(masks.parent), input_size=64,
+        batch_size=2, num_workers=0, train_limit=8, eval_every=0, save_every=0, log_every=1,
+        max_steps=4, amp="off", device="cpu", augment=False,
+    )  # fmt: skip
+    return TrainConfig.preset_config("tiny").updated(base | overrides)
+
+
+def _listed(run_dir: Path) -> list[str]:
+    return (run_dir / "bad_images.txt").read_text().splitlines()
+
+
+def test_bad_images_are_skipped_counted_and_listed(tmp_path, damaged_root, mask_cache_train, capfd):
+    """An epoch over 8 images, 2 unreadable: training goes on, each bad one is one counted
+    warning and one line of bad_images.txt naming its file; a resume keeps the list."""
+    root, bad = damaged_root
+    cfg = _real(tmp_path, root, mask_cache_train, max_bad_images=2, num_workers=1)
+    result = train(cfg, show_progress=True)
+    assert result.step == 4
+    lines = _listed(tmp_path / "run")
+    assert len(lines) == 2 and all(("\n" not in x) for x in lines)
+    assert sorted(next(str(p) for p in bad if str(p) in x) for x in lines) == sorted(map(str, bad))
+    err = capfd.readouterr().err
+    assert err.count("skipped a bad training sample") == 2 and "2 so far, 2 allowed" in err
+    # a second epoch meets the same two files: listed once, still within the limit
+    result = train(cfg.updated({"max_steps": 8, "num_workers": 0}), resume=True)
+    assert result.step == 8 and _listed(tmp_path / "run") == lines
+
+
+@pytest.mark.parametrize("limit", [1, 0.1])
+def test_too_many_bad_images_stop_the_run_with_one_line(
+    tmp_path, damaged_root, mask_cache_train, limit
+):
+    root, _ = damaged_root
+    cfg = _real(tmp_path, root, mask_cache_train, max_bad_images=limit)  # 1, or 10 % of 8 = 0
+    with pytest.raises(DigitError) as err:
+        train(cfg, show_progress=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "--max-bad-images" in msg
+    assert str(tmp_path / "run" / "bad_images.txt") in msg
+    assert len(_listed(tmp_path / "run")) == (2 if limit == 1 else 1)
+
+
+def test_a_damaged_mask_chunk_is_skipped_like_a_bad_image(
+    tmp_path, synthetic_root, mask_cache_train, monkeypatch
+):
+    """The mask cache reader raises one DigitError line for a damaged chunk; training skips
+    that sample and lists it."""
+    from core.mask_cache import MaskCache
+
+    read = MaskCache.mask
+
+    def damaged(self, row):
+        if int(self.image_id[row]) == damaged_id:
+            raise DigitError(f"{self.path}: image {damaged_id}: damaged mask chunk (crc32)")
+        return read(self, row)
+
+    with MaskCache(mask_cache_train) as cache:
+        damaged_id = int(cache.image_id[2])
+    monkeypatch.setattr(MaskCache, "mask", damaged)
+    cfg = _real(tmp_path, synthetic_root, mask_cache_train, max_bad_images=0.2)
+    assert train(cfg, show_progress=False).step == 4
+    assert _listed(tmp_path / "run") == [
+        f"{mask_cache_train}: image {damaged_id}: damaged mask chunk (crc32)"
+    ]
+
+
+def test_dataset_replaces_an_unreadable_sample_only_when_training(damaged_root, mask_cache_train):
+    from digit.data.dataset import InterHandDataset
+
+    root, bad = damaged_root
+    common = dict(masks=mask_cache_train, input_size=64, limit=8)
+    train_set = InterHandDataset(root, "train", train=True, **common)
+    item = train_set[1]  # image 1 is truncated: item 2 stands in
+    assert int(item["index"]) == int(train_set[2]["index"]) and len(item["skipped"]) == 1
+    assert str(bad[0]) in item["skipped"][0]
+    assert train_set[0]["skipped"] == []
+    plain = InterHandDataset(root, "train", train=False, **common)
+    with pytest.raises(DigitError, match="cannot read image"):
+        plain[1]
+
+
+def test_a_digit_error_from_a_loader_worker_is_one_line(tmp_path):
+    """Validation and evaluation do not skip images: a bad one reaches the user as its own
+    line, not as the worker's traceback."""
+    from torch.utils.data import DataLoader
+
+    from core.errors import one_line
+    from core.image_io import load_rgb
+
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return load_rgb(tmp_path / "gone.jpg")
+
+    with pytest.raises(DigitError) as err:
+        next(iter(DataLoader(Broken(), num_workers=1)))
+    assert "\n" in str(err.value)  # what torch makes of it
+    assert one_line(err.value) == f"{tmp_path / 'gone.jpg'}: image not found"
+
+
+def test_max_bad_images_option_forms():
+    from digit.train.bad_images import allowed_bad_images, parse_max_bad_images
+
+    assert parse_max_bad_images("5") == 5 and parse_max_bad_images("0.01") == 0.01
+    assert parse_max_bad_images("2%") == pytest.approx(0.02)
+    assert allowed_bad_images(0.01, 6369) == 63 and allowed_bad_images(7, 10) == 7
+    assert allowed_bad_images(0.25, 8) == 2 and allowed_bad_images(1.0, 8) == 8
+    for bad in ("-1", "1.5", "lots", "nan"):
+        with pytest.raises(DigitError, match="--max-bad-images"):
+            parse_max_bad_images(bad)
+    with pytest.raises(DigitError, match="max_bad_images"):
+        TrainConfig.preset_config("tiny").updated({"max_bad_images": 3.0})

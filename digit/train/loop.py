@@ -43,6 +43,7 @@ from digit.model import DigitNet
 from digit.provenance import provenance
 from digit.references import MeanPose, fit_mean_pose_on_split, mean_pose_predictions
 from digit.train import distributed
+from digit.train.bad_images import BadImageLog
 from digit.train.config import TrainConfig, load_yaml, write_yaml
 from digit.train.distributed import Dist
 from digit.train.run_folder import claim_run_dir
@@ -58,6 +59,7 @@ RESUMABLE_CHANGES = (
     "log_every",
     "save_every",
     "out",
+    "max_bad_images",
 )
 
 LoaderFn = Callable[..., DataLoader]
@@ -414,6 +416,7 @@ def _train(
     if dist.enabled:
         model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     log = RunLog(run_dir, main, state.step if resume else None)
+    bad = BadImageLog(run_dir, cfg.max_bad_images, len(data.train_set), dist, resume, say)
     origin = provenance(cfg, net, data.train_set)
     data_root = getattr(data.train_set, "data_root", None)
     mean_pose = None
@@ -493,6 +496,7 @@ def _train(
             term_sums: dict[str, torch.Tensor] = {}
             for micro in range(data.accum):
                 batch: Batch = next(batches).to(device, non_blocking=True)
+                bad.add(batch.skipped)
                 sync = micro == data.accum - 1  # DDP all-reduces gradients on the last pass only
                 no_sync = contextlib.nullcontext() if sync or not dist.enabled else model.no_sync()
                 with no_sync:
@@ -506,6 +510,7 @@ def _train(
                 loss_sum += loss.detach() / data.accum
                 for k, v in terms.items():
                     term_sums[k] = term_sums.get(k, 0.0) + v.detach() / data.accum
+            bad.settle()  # too many unreadable samples: stop before the update
             last_loss = float(distributed.mean_across(dist, loss_sum))
             if not math.isfinite(last_loss):
                 kept = "its last good checkpoint" if last_path.exists() else "no checkpoint yet"

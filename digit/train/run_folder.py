@@ -4,8 +4,9 @@
 releases it when the process ends in any way (kill -9 included), so a dead run never blocks the
 next one, while a live one makes a second `digit-train` on the same folder stop with one line
 before it writes anything. Under torchrun only the main process (which writes the folder)
-takes it. Holding the lock, it removes checkpoint files a killed run was writing
-(`last.pt.tmp-<pid>`, see `core.files.temp_path_for`) and says so.
+takes it; forked children (loader workers) do not keep it. Holding the lock, it removes
+checkpoint files a killed run was writing (`last.pt.tmp-<pid>`, see `core.files.temp_path_for`)
+and says so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,23 @@ from core.errors import DigitError
 from core.files import TMP_MARK
 
 LOCK_FILE = "train.lock"
+
+# Descriptors of the locks this process holds. A forked child (a DataLoader worker) closes its
+# copies at once: a flock belongs to the open file, so a worker outliving a killed run would
+# otherwise keep the folder locked. (Closing a copy never releases the parent's lock.)
+_HELD: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 @contextmanager
@@ -46,6 +64,7 @@ def claim_run_dir(run_dir: Path, enabled: bool = True) -> Iterator[None]:
                 f"{run_dir}: another digit-train run is using this folder (process {holder}); "
                 "wait for it to end or pass another --out"
             ) from None
+        _HELD.add(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         removed = remove_leftovers(run_dir)
@@ -58,7 +77,8 @@ def claim_run_dir(run_dir: Path, enabled: bool = True) -> Iterator[None]:
             )
         yield
     finally:
-        os.close(fd)  # closing the only descriptor releases the lock
+        _HELD.discard(fd)
+        os.close(fd)  # closing the last descriptor of the open file releases the lock
 
 
 def remove_leftovers(run_dir: Path) -> list[Path]:
