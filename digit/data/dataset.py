@@ -17,9 +17,10 @@ segm_target zeros, lr_iou NaN).
 
 Unreadable samples: with `skip_unreadable` (the default when training), an item whose image
 (missing, empty, truncated, corrupt, wrong size) or mask chunk cannot be read is replaced by the
-next readable item of the split, and the item records one line per sample it skipped
-("skipped"; `Batch.skipped` after `collate`), so the trainer can count and list them. Without
-it (evaluation) such an item is one DigitError line: a metric must not silently drop images.
+next readable item of the split, and that item lists one line per sample it skipped (key
+"skipped", present only then; `Batch.skipped` after `collate`), so the trainer can count and
+list them. Without it (evaluation) such an item is one DigitError line: a metric must not
+silently drop images.
 
 Workers: the HDF5 file is opened lazily once per process (never shared across a fork), and the
 augmentation of item i in epoch e depends only on (seed, e, i), so any worker layout gives the
@@ -187,8 +188,8 @@ class InterHandDataset(Dataset):
         return draw_augment(self.augment, sample_rng(self.seed, self.epoch, i))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        """Item i (`sample`), or with `skip_unreadable` the first readable item from i on, with
-        "skipped": a list of one line per unreadable sample passed over (usually empty)."""
+        """Item i (`sample`), or with `skip_unreadable` the first readable item from i on; one
+        that passed over unreadable samples also holds "skipped": a list of one line each."""
         if not 0 <= i < len(self):
             raise IndexError(f"item {i} out of range for a dataset of {len(self)}")
         if not self.skip_unreadable:
@@ -200,7 +201,8 @@ class InterHandDataset(Dataset):
             except DigitError as exc:
                 skipped.append(str(exc))
                 continue
-            item["skipped"] = skipped
+            if skipped:  # rare: items otherwise hold tensors only
+                item["skipped"] = skipped
             return item
         raise DigitError(
             f"{self.split.image_path(i)}: this and the {len(skipped) - 1} training samples after "
