@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import typer
 
-from core.errors import DigitError
+from core.errors import DigitError, one_line
 
 
 def make_app(help_text: str) -> typer.Typer:
@@ -26,7 +26,7 @@ def run(app: typer.Typer, prog: str) -> Callable[[], None]:
         try:
             app(prog_name=prog)
         except DigitError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)

@@ -39,6 +39,12 @@ def train(
         "package, e.g. package:efficientnet-lite0), a local file, or timm (downloads).",
     ),
     seed: int | None = typer.Option(None, "--seed", help="Initialisation and data-order seed."),
+    max_bad_images: str | None = typer.Option(
+        None,
+        "--max-bad-images",
+        help="Unreadable training images skipped (listed in bad_images.txt) before the run "
+        "stops: a count (5) or a fraction of the split (0.01 or 1%; default 0.01).",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: runs/digit)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (last.pt)."),
 ) -> None:
@@ -52,6 +58,7 @@ def train(
     from cli.prepare import prepare_training_data
     from digit.train import resolve_config
     from digit.train import train as run_training
+    from digit.train.bad_images import parse_max_bad_images
     from digit.train.loop import config_for_resume
 
     overrides = {
@@ -63,6 +70,7 @@ def train(
         "backbone_weights": backbone_weights,
         "seed": seed,
         "out": str(out) if out else None,
+        "max_bad_images": parse_max_bad_images(max_bad_images) if max_bad_images else None,
     }
     config_file = config
     if resume and config_file is None:

@@ -37,3 +37,15 @@ def crop_box_from_bbox(bbox: np.ndarray, scale: float = CROP_SCALE) -> np.ndarra
     centre = bbox[..., :2] + bbox[..., 2:] / 2
     side = np.maximum(bbox[..., 2], bbox[..., 3])[..., None] * scale
     return np.concatenate([centre - side / 2, side, side], axis=-1)
+
+
+def overlaps_image(bbox: np.ndarray, height: int, width: int) -> bool:
+    """Whether the box [x, y, w, h] (w, h > 0) shares an area with an image of `height` x
+    `width` pixels, which spans -0.5 .. width - 0.5 (pixel centres at integers). A box partly
+    outside the image overlaps it; one that only touches its border does not."""
+    x, y, w, h = (float(v) for v in np.asarray(bbox, dtype=np.float64))
+    if not (w > 0 and h > 0):
+        return False
+    across = min(x + w, width - 0.5) - max(x, -0.5)
+    down = min(y + h, height - 0.5) - max(y, -0.5)
+    return across > 0 and down > 0

@@ -8,3 +8,17 @@ class DigitError(Exception):
     ``"/data/MANO_LEFT.pkl: missing key 'shapedirs'"``. The command-line tools print it as
     ``error: <message>`` and exit with status 1, never with a traceback.
     """
+
+
+def one_line(exc: DigitError) -> str:
+    """The user's line of `exc`. A DigitError raised in a torch DataLoader worker reaches the
+    main process re-created with the worker's traceback as its message ("Caught DigitError in
+    DataLoader worker process 0. Original Traceback ..."); its own line is the last one."""
+    text = str(exc).strip()
+    if "\n" not in text:
+        return text
+    last = text.splitlines()[-1].strip()
+    for prefix in (f"{DigitError.__module__}.{DigitError.__name__}: ", "DigitError: "):
+        if last.startswith(prefix):
+            return last[len(prefix) :]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from core.boxes import crop_box_from_bbox
+from core.boxes import crop_box_from_bbox, overlaps_image
 from core.drawing import draw_skeleton, legend_image, overlay_mask
 from core.errors import DigitError
 from core.files import atomic_path, atomic_write_bytes
@@ -75,6 +75,16 @@ def parse_bbox(text: str) -> np.ndarray:
     if len(values) != 4 or not np.all(np.isfinite(values)) or min(values[2:]) <= 0:
         raise DigitError(f"--bbox: expected x,y,w,h with w, h > 0 (pixels), got {text!r}")
     return np.asarray(values, dtype=np.float64)
+
+
+def check_box_on_image(path: Path, bbox: np.ndarray | None, hw: tuple[int, int]) -> None:
+    """DigitError unless `bbox` (4,) [x, y, w, h] (None: the whole image) shares an area with
+    the image `path` of `hw` = (height, width) pixels; a box partly outside is fine."""
+    if bbox is not None and not overlaps_image(bbox, *hw):
+        x, y, w, h = (float(v) for v in bbox)
+        raise DigitError(
+            f"{path}: --bbox {x:g},{y:g},{w:g},{h:g} lies outside the {hw[1]}x{hw[0]}-pixel image"
+        )
 
 
 def whole_image_bbox(height: int, width: int) -> np.ndarray:
@@ -196,16 +206,22 @@ def run_demo(
 
     bbox: one (4,) box [x, y, w, h] for all images, a list with one box per image, or None
     (each whole image). extra: per image, more fields for its JSON record (e.g. detections).
-    The checkpoint and every image are checked (read) before anything is written, so a bad
-    input ends the run with one DigitError line and no output. Returns the JSON records.
+    The output path, the checkpoint, every image and its box (it must overlap the image) are
+    checked before anything is written, so a bad input ends the run with one DigitError line
+    and no output. Returns the JSON records.
     """
     images = [Path(p) for p in images]
-    net, info = load_network(checkpoint, device)
-    for path in images:  # fail before writing anything
-        load_rgb(path)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DigitError(f"--out {out}: is a file, not a folder")
+    net, info = load_network(checkpoint, device)
     boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
+    for path, box in zip(images, boxes, strict=True):  # fail before writing anything
+        check_box_on_image(path, box, load_rgb(path).shape[:2])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DigitError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
     records = []
     with progress(len(images), "digit-demo") as bar:
         for path, name, box in zip(images, _panel_names(images), boxes, strict=True):

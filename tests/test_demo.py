@@ -233,3 +233,80 @@ def test_split_images_use_their_annotated_boxes(
         "--checkpoint", str(tiny_checkpoint), "--out", str(out),
     )  # fmt: skip
     assert code == 1 and "either IMAGE" in err
+
+
+# ---- odd inputs: one line, or the picture a viewer shows -------------------------------------
+
+
+def _demo_err(monkeypatch, capsys, tmp_path, ckpt, *args) -> tuple[int, str]:
+    code, _, err = _run_cli(monkeypatch, capsys, *args, "--checkpoint", ckpt)
+    return code, err
+
+
+@pytest.mark.parametrize(
+    "bbox", ["600,100,50,50", "-200,-200,100,100", "100,334,30,30", "0,0,0,40", "0,0,40,-5"]
+)
+def test_bbox_off_the_image_or_empty_is_one_line(
+    tmp_path, monkeypatch, capsys, tiny_checkpoint, images, bbox
+):
+    out = tmp_path / "out"
+    code, err = _demo_err(
+        monkeypatch, capsys, tmp_path, tiny_checkpoint, images[1], "--bbox", bbox, "--out", out
+    )  # landscape: 512 wide, 334 high; 100,334 starts below the last row (centre 333, edge 333.5)
+    assert code == 1 and err.strip().count("\n") == 0 and "--bbox" in err, err
+    assert not out.exists()
+
+
+def test_bbox_partly_outside_the_image_is_used(
+    tmp_path, monkeypatch, capsys, tiny_checkpoint, images
+):
+    out = tmp_path / "out"
+    code, _, err = _run_cli(
+        monkeypatch, capsys, images[1], "--checkpoint", tiny_checkpoint,
+        "--bbox", "480,300,100,100", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads((out / "predictions.json").read_text())
+    np.testing.assert_allclose(doc["images"][0]["bbox"], [480, 300, 100, 100])
+
+
+def test_out_naming_a_file_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint, images):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    for out in (taken, taken / "sub"):
+        code, err = _demo_err(
+            monkeypatch, capsys, tmp_path, tiny_checkpoint, images[0], "--out", out
+        )
+        assert code == 1 and err.strip().count("\n") == 0 and str(out) in err, err
+    assert taken.read_text() == "keep me"
+
+
+def test_one_pixel_image_is_one_line(tmp_path, monkeypatch, capsys, tiny_checkpoint):
+    dot = tmp_path / "dot.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(dot)
+    code, err = _demo_err(
+        monkeypatch, capsys, tmp_path, tiny_checkpoint, dot, "--out", tmp_path / "o"
+    )
+    assert code == 1 and err.strip().count("\n") == 0 and str(dot) in err and "1x1" in err
+
+
+def test_16_bit_and_float_images_reach_the_network_as_a_viewer_shows_them(
+    tmp_path, tiny_checkpoint
+):
+    """A mid-grey 16-bit PNG and float TIFF give the network the same input, hence the same
+    prediction, as the same grey stored as an 8-bit PNG (not all white / all black)."""
+    from digit.visualize import run_demo
+
+    grey = np.full((48, 64), 0.4)
+    Image.fromarray(np.rint(grey * 65535).astype(np.uint16)).save(tmp_path / "g16.png")
+    Image.fromarray(grey.astype(np.float32)).save(tmp_path / "f.tif")
+    Image.fromarray(np.rint(grey * 255).astype(np.uint8)).save(tmp_path / "g8.png")
+    paths = [tmp_path / n for n in ("g8.png", "g16.png", "f.tif")]
+    records = run_demo(paths, tiny_checkpoint, tmp_path / "out")
+    joints = [np.asarray(r["joints_uvd_img"]) for r in records]
+    np.testing.assert_allclose(joints[1], joints[0], atol=1e-6)
+    np.testing.assert_allclose(joints[2], joints[0], atol=1e-6)
+    white = tmp_path / "white.png"
+    Image.fromarray(np.full((48, 64), 255, np.uint8)).save(white)
+    other = run_demo([white], tiny_checkpoint, tmp_path / "out2")[0]
+    assert not np.allclose(np.asarray(other["joints_uvd_img"]), joints[0], atol=1e-6)

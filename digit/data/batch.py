@@ -28,6 +28,8 @@ class Batch:
     focal, princpt: (B, 2) float64 camera intrinsics of the original image.
     hand_type_code: (B,) int64 0 right, 1 left, 2 interacting; hand_type_valid: (B,) bool.
     lr_iou: (B,) float32 interaction degree from the mask cache (NaN unless both hands).
+    skipped: one line per training sample that could not be read (its image or mask) and was
+        replaced by the next readable one (`digit.data.dataset`), naming the file and problem.
     """
 
     image: torch.Tensor
@@ -45,6 +47,7 @@ class Batch:
     hand_type_code: torch.Tensor
     hand_type_valid: torch.Tensor
     lr_iou: torch.Tensor
+    skipped: tuple[str, ...] = ()
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """The same batch with every tensor on `device`."""

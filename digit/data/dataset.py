@@ -15,6 +15,13 @@ Masks: `<data_root>/masks/masks_{split}.h5` unless given. Training needs them (a
 is one DigitError line saying how to build it); evaluation works without (segm_valid False,
 segm_target zeros, lr_iou NaN).
 
+Unreadable samples: with `skip_unreadable` (the default when training), an item whose image
+(missing, empty, truncated, corrupt, wrong size) or mask chunk cannot be read is replaced by the
+next readable item of the split, and that item lists one line per sample it skipped (key
+"skipped", present only then; `Batch.skipped` after `collate`), so the trainer can count and
+list them. Without it (evaluation) such an item is one DigitError line: a metric must not
+silently drop images.
+
 Workers: the HDF5 file is opened lazily once per process (never shared across a fork), and the
 augmentation of item i in epoch e depends only on (seed, e, i), so any worker layout gives the
 same tensors. Call `set_loader_epoch(loader, epoch)` (or `dataset.set_epoch`) before each epoch.
@@ -57,6 +64,10 @@ from digit.data.crop import (
 )
 from digit.targets import build_pose_targets
 
+# Unreadable training samples passed over in a row before the item itself fails: more means a
+# damaged dataset, not a few bad files.
+MAX_SKIPPED_IN_A_ROW = 16
+
 
 class InterHandDataset(Dataset):
     """Cropped samples of one split; see the module doc for the processing.
@@ -65,7 +76,8 @@ class InterHandDataset(Dataset):
     masks: cache file or folder (None: `<data_root>/masks/masks_{split}.h5`).
     train: draw augmentation (when `augment.enabled`) and require the masks.
     input_size: crop side S (labels S/2, heatmaps S/4). seed: augmentation seed.
-    limit: only the first `limit` images of data.json.
+    limit: only the first `limit` images of data.json. skip_unreadable: replace unreadable
+    samples (see the module doc); None = `train`.
     Attributes: split (InterHandSplit), mask_path (Path), has_masks (bool), epoch (int).
     """
 
@@ -79,6 +91,7 @@ class InterHandDataset(Dataset):
         input_size: int = 256,
         seed: int = 0,
         limit: int | None = None,
+        skip_unreadable: bool | None = None,
     ) -> None:
         check_split(split)
         if input_size % 4:
@@ -88,6 +101,7 @@ class InterHandDataset(Dataset):
         self.data_root = resolve_data_root(data_root)
         self.split_name = split
         self.train = train
+        self.skip_unreadable = train if skip_unreadable is None else bool(skip_unreadable)
         self.augment = augment if augment is not None else AugmentSettings()
         self.input_size = int(input_size)
         self.seed = int(seed)
@@ -172,6 +186,28 @@ class InterHandDataset(Dataset):
         return draw_augment(self.augment, sample_rng(self.seed, self.epoch, i))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Item i (`sample`), or with `skip_unreadable` the first readable item from i on; one
+        that passed over unreadable samples also holds "skipped": a list of one line each."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"item {i} out of range for a dataset of {len(self)}")
+        if not self.skip_unreadable:
+            return self.sample(i)
+        skipped: list[str] = []
+        for j in range(i, i + min(MAX_SKIPPED_IN_A_ROW, len(self))):
+            try:
+                item = self.sample(j % len(self))
+            except DigitError as exc:
+                skipped.append(str(exc))
+                continue
+            if skipped:  # rare: items otherwise hold tensors only
+                item["skipped"] = skipped
+            return item
+        raise DigitError(
+            f"{self.split.image_path(i)}: this and the {len(skipped) - 1} training samples after "
+            f"it cannot be read (first: {skipped[0]})"
+        )
+
+    def sample(self, i: int) -> dict[str, torch.Tensor]:
         """Item i as tensors (S = input_size, L = S / 2):
 
         image (3, S, S) float32 RGB in [0, 1]; joints_crop (42, 2) float64 crop pixels (u, v),
@@ -182,10 +218,8 @@ class InterHandDataset(Dataset):
         index, image_id () int64; crop_affine (2, 3) float64 original -> crop pixels;
         joints_cam (42, 3) float64 mm; joint_valid (42,) bool (evaluation, never flipped);
         abs_depth (2,) float64 mm; focal, princpt (2,) float64; hand_type_code () int64;
-        lr_iou () float32; flip () bool.
+        lr_iou () float32; flip () bool. An unreadable image or mask is one DigitError.
         """
-        if not 0 <= i < len(self):
-            raise IndexError(f"item {i} out of range for a dataset of {len(self)}")
         rec = self.split.gather([i])
         s = self.input_size
         aug = self.augmentation(i)
@@ -302,6 +336,7 @@ def collate(samples: Sequence[dict[str, torch.Tensor]]) -> Batch:
         hand_type_code=stack("hand_type_code"),
         hand_type_valid=stack("hand_type_valid"),
         lr_iou=stack("lr_iou"),
+        skipped=tuple(line for s in samples for line in s.get("skipped", ())),
     )
 
 

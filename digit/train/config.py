@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from core.errors import DigitError
 from digit.losses import AVERAGES, LossWeights
 from digit.model import VARIANTS, NetworkConfig
 from digit.model.config import NETWORK_PRESETS, SEMANTIC_INPUTS
+from digit.train.bad_images import DEFAULT_MAX_BAD_IMAGES, check_max_bad_images
 
 AMP_MODES: tuple[str, ...] = ("auto", "bf16", "fp16", "off")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -89,7 +91,8 @@ class TrainConfig:
         where supported, else fp16 with GradScaler, off on CPU; "bf16" | "fp16" | "off"), device.
     Run: out (run folder), seed, log_every (steps between metrics.jsonl lines), eval_every
         (steps between validations; 0 = never; a last one runs at the end), save_every (steps
-        between last.pt writes; 0 = at validations and the end only).
+        between last.pt writes; 0 = at validations and the end only), max_bad_images (unreadable
+        training samples tolerated: a count, or a fraction of the split; `digit.train.bad_images`).
     """
 
     preset: str = "paper"
@@ -121,6 +124,7 @@ class TrainConfig:
     log_every: int = 50
     eval_every: int = 5000
     save_every: int = 1000
+    max_bad_images: int | float = DEFAULT_MAX_BAD_IMAGES
 
     def __post_init__(self) -> None:
         _check(self)
@@ -245,12 +249,12 @@ def _check(cfg: TrainConfig) -> None:
             raise bad(name, "a positive integer or null")
     for name in _FLOAT:
         v = getattr(cfg, name)
-        if not _is_number(v) or v < 0:
-            raise bad(name, "a number >= 0")
+        if not _is_number(v) or not 0 <= v < math.inf:  # NaN fails both comparisons
+            raise bad(name, "a finite number >= 0")
     for key, name in LOSS_KEYS.items():
         v = getattr(cfg.loss, name)
-        if not _is_number(v) or v < 0:
-            raise DigitError(f"{key}: expected a number >= 0, got {v!r}")
+        if not _is_number(v) or not 0 <= v < math.inf:
+            raise DigitError(f"{key}: expected a finite number >= 0, got {v!r}")
     t = cfg.time_limit
     if t is not None and (not _is_number(t) or not t > 0 or t != t):
         raise bad("time_limit", "minutes > 0 or null")
@@ -267,6 +271,7 @@ def _check(cfg: TrainConfig) -> None:
         raise bad("network", "a valid NetworkConfig")
     if not isinstance(cfg.out, str) or not cfg.out:
         raise bad("out", "a folder path")
+    check_max_bad_images(cfg.max_bad_images)
     if not isinstance(cfg.augment, bool):
         raise bad("augment", "true or false")
     ms = cfg.milestones

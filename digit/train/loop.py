@@ -43,8 +43,10 @@ from digit.model import DigitNet
 from digit.provenance import provenance
 from digit.references import MeanPose, fit_mean_pose_on_split, mean_pose_predictions
 from digit.train import distributed
+from digit.train.bad_images import BadImageLog
 from digit.train.config import TrainConfig, load_yaml, write_yaml
 from digit.train.distributed import Dist
+from digit.train.run_folder import claim_run_dir
 from digit.train.schedule import learning_rate, run_progress
 
 # Fields a resumed run may change: they do not alter what is computed.
@@ -57,6 +59,7 @@ RESUMABLE_CHANGES = (
     "log_every",
     "save_every",
     "out",
+    "max_bad_images",
 )
 
 LoaderFn = Callable[..., DataLoader]
@@ -364,11 +367,12 @@ def train(
     `digit.data.dataset.InterHandDataset` on cfg's data and `make_loader`. With `train_set`
     given, `val_set` None means no validation. resume: continue from `cfg.out/last.pt`, whose
     config must equal `cfg` except `RESUMABLE_CHANGES`; a fresh run refuses a folder that
-    already holds last.pt.
+    already holds last.pt. The folder is locked for the run (`digit.train.run_folder`).
     """
     dist = distributed.setup(cfg.device)
     try:
-        return _train(cfg, resume, dist, train_set, val_set, loader_fn, show_progress)
+        with claim_run_dir(Path(cfg.out), enabled=dist.is_main):
+            return _train(cfg, resume, dist, train_set, val_set, loader_fn, show_progress)
     finally:
         distributed.teardown(dist)
 
@@ -412,6 +416,7 @@ def _train(
     if dist.enabled:
         model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     log = RunLog(run_dir, main, state.step if resume else None)
+    bad = BadImageLog(run_dir, cfg.max_bad_images, len(data.train_set), dist, resume, say)
     origin = provenance(cfg, net, data.train_set)
     data_root = getattr(data.train_set, "data_root", None)
     mean_pose = None
@@ -421,9 +426,8 @@ def _train(
 
     def save(path: Path, metrics: dict) -> None:
         if not _finite_parameters(net):  # belt and braces: never store non-finite weights
-            raise DigitError(
-                f"step {state.step}: non-finite weights; {run_dir} keeps its last checkpoint"
-            )
+            kept = "its last good checkpoint" if last_path.exists() else "no checkpoint yet"
+            raise DigitError(f"step {state.step}: non-finite weights; {run_dir} keeps {kept}")
         save_checkpoint(
             path, net, cfg.to_dict(), optimizer=optimizer, scaler=scaler.state_dict(),
             step=state.step, epoch=state.step // data.steps_per_epoch, best_mpjpe=state.best,
@@ -492,6 +496,7 @@ def _train(
             term_sums: dict[str, torch.Tensor] = {}
             for micro in range(data.accum):
                 batch: Batch = next(batches).to(device, non_blocking=True)
+                bad.add(batch.skipped)
                 sync = micro == data.accum - 1  # DDP all-reduces gradients on the last pass only
                 no_sync = contextlib.nullcontext() if sync or not dist.enabled else model.no_sync()
                 with no_sync:
@@ -505,6 +510,7 @@ def _train(
                 loss_sum += loss.detach() / data.accum
                 for k, v in terms.items():
                     term_sums[k] = term_sums.get(k, 0.0) + v.detach() / data.accum
+            bad.settle()  # too many unreadable samples: stop before the update
             last_loss = float(distributed.mean_across(dist, loss_sum))
             if not math.isfinite(last_loss):
                 kept = "its last good checkpoint" if last_path.exists() else "no checkpoint yet"
