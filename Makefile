@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: install test demo lint format bench clean
+.PHONY: install test test-slurm demo lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ install: $(STAMP)
 
 test: install
 	$(PY) -m pytest -q
+
+# build-masks as a Slurm array job plus merge, through real sbatch on a one-node Slurm started
+# here (root; installs slurm-wlm and munge with apt; loopback only): scripts/slurm/test_slurm.sh
+test-slurm: install
+	PY=$(PY) scripts/slurm/test_slurm.sh
 
 # The main job on the synthetic default (created on first use under $$DIGIT_HOME, default
 # ~/.cache/digit): part masks and pictures of them, the `cpu` recipe trained for DEMO_MINUTES

@@ -1,7 +1,9 @@
 """What every command-line app shares: plain typer apps and one-line error reporting."""
 
+import contextlib
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import typer
 
@@ -26,10 +28,24 @@ def run(app: typer.Typer, prog: str) -> Callable[[], None]:
         try:
             app(prog_name=prog)
         except DigitError as exc:
-            print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+            rank = os.environ.get("RANK", "0")  # set by torchrun
+            where = "" if rank == "0" else f"[rank {rank}] "
+            print(f"{prog}: error: {where}{one_line(exc)}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)
 
     return main
+
+
+@contextlib.contextmanager
+def said_once_under_torchrun() -> Iterator[None]:
+    """Errors every process meets alike (options, config files, the batch split) are said by
+    torchrun's rank 0 only; the other processes exit 1 quietly."""
+    try:
+        yield
+    except DigitError:
+        if os.environ.get("RANK", "0") != "0":
+            sys.exit(1)
+        raise

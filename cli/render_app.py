@@ -56,11 +56,17 @@ def build_masks(
         help="Cache file [<data-root>/masks/masks_{split}.h5; --limit and --shard builds get "
         "masks_{split}.first{N}.h5, masks_{split}.shard-K-of-N.h5].",
     ),
+    masks: Path | None = typer.Option(
+        None, "--masks", help="Folder for the default file names (instead of <data-root>/masks)."
+    ),
     backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto | numba | torch."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda (torch backend)."),
     workers: int = typer.Option(1, "--workers", help="Processes on this machine."),
     shard: str | None = typer.Option(
-        None, "--shard", help="K/N: only the K-th (from 0) of N contiguous blocks of data.json."
+        None,
+        "--shard",
+        help="K/N: only the K-th (from 0) of N contiguous blocks of data.json; slurm: this "
+        "Slurm array task's (K = task id - min, N = task count; scripts/slurm/).",
     ),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images."),
     part_labels: str = typer.Option(
@@ -68,6 +74,9 @@ def build_masks(
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Rebuild an existing complete file; restart mismatched work."
+    ),
+    piece_size: int = typer.Option(
+        256, "--piece-size", help="Images per resumable piece (work lost at most per kill)."
     ),
 ) -> None:
     """Render the 33-class part masks of one split into masks_{split}.h5.
@@ -91,6 +100,8 @@ def build_masks(
         limit=limit,
         part_labels=part_labels,
         overwrite=overwrite,
+        piece_size=piece_size,
+        masks_dir=masks,
     )
     typer.echo(
         f"wrote {r.out}: {r.images} images ({r.valid} valid; rendered right {r.hands[0]}, "
@@ -106,15 +117,23 @@ def build_masks(
 
 @app.command("merge")
 def merge(
-    shards: list[Path] = typer.Argument(..., help="Shard files, any order."),
+    shards: list[Path] | None = typer.Argument(None, help="Shard files, any order."),
     out: Path = typer.Option(..., "--out"),
+    count: int | None = typer.Option(
+        None,
+        "--shards",
+        help="N: merge the N shard files build-masks names after --out "
+        "(masks_train.h5 <- masks_train.shard-K-of-N.h5), refusing if any is missing.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
-    """Join shard files (from build-masks --shard K/N) into one mask cache."""
-    from render.mask_cache.merge import merge_shards
+    """Join shard files (from build-masks --shard K/N or slurm) into one mask cache."""
+    from render.mask_cache.merge import expected_shards, merge_shards
 
-    n = merge_shards(shards, out, overwrite=overwrite)
-    typer.echo(f"wrote {out}: {n} images from {len(shards)} shards")
+    if count is not None:
+        shards = [*(shards or []), *expected_shards(out, count)]
+    n = merge_shards(shards or [], out, overwrite=overwrite)
+    typer.echo(f"wrote {out}: {n} images from {len(shards or [])} shards")
 
 
 @app.command("verify")
@@ -202,3 +221,6 @@ def legend(
 
 
 main = run(app, "digit-render")
+
+if __name__ == "__main__":  # `python -m cli.render_app`
+    main()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import make_app, run
+from cli.common import make_app, run, said_once_under_torchrun
 
 app = make_app("Train DIGIT on InterHand2.6M (or the synthetic default).")
 
@@ -38,6 +38,12 @@ def train(
         help="Starting weights of the backbone: package:NAME (weights inside an installed pip "
         "package, e.g. package:efficientnet-lite0), a local file, or timm (downloads).",
     ),
+    max_batch_per_device: int | None = typer.Option(
+        None,
+        "--max-batch-per-device",
+        help="Images per forward pass and process at most (default: the config's batch_size); "
+        "the global batch stays batch_size x grad_accum.",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Initialisation and data-order seed."),
     max_bad_images: str | None = typer.Option(
         None,
@@ -51,6 +57,9 @@ def train(
     """Train DIGIT; the run folder holds config.yaml, metrics.jsonl, TensorBoard logs (tb/),
     last.pt and best.pt (lowest validation MPJPE).
 
+    On several processes: `torchrun --standalone --nproc_per_node N -m cli.train_app ...`;
+    the global batch is split over the N processes (one line says how).
+
     Without --data-root the synthetic default is used, and its train masks are built on first
     use; for other data, build them first with `digit-render build-masks --split train`.
     --resume reads the run folder's config.yaml unless --config is given.
@@ -59,6 +68,8 @@ def train(
     from digit.train import resolve_config
     from digit.train import train as run_training
     from digit.train.bad_images import parse_max_bad_images
+    from digit.train.batching import plan_batches
+    from digit.train.distributed import launched_world_size
     from digit.train.loop import config_for_resume
 
     overrides = {
@@ -68,18 +79,26 @@ def train(
         "max_steps": max_steps,
         "time_limit": time_limit,
         "backbone_weights": backbone_weights,
+        "max_batch_per_device": max_batch_per_device,
         "seed": seed,
         "out": str(out) if out else None,
         "max_bad_images": parse_max_bad_images(max_bad_images) if max_bad_images else None,
     }
-    config_file = config
-    if resume and config_file is None:
-        run_dir = out or Path(resolve_config(preset, None, {}).out)
-        config_for_resume(run_dir)  # one clear line if the folder has no config.yaml
-        config_file = run_dir / "config.yaml"
-    cfg = resolve_config(preset, config_file, overrides)
+    with said_once_under_torchrun():
+        config_file = config
+        if resume and config_file is None:
+            run_dir = out or Path(resolve_config(preset, None, {}).out)
+            config_for_resume(run_dir)  # one clear line if the folder has no config.yaml
+            config_file = run_dir / "config.yaml"
+        cfg = resolve_config(preset, config_file, overrides)
+        plan_batches(  # refuse a split that cannot work before any process group starts
+            cfg.batch_size, cfg.grad_accum, launched_world_size(), cfg.max_batch_per_device
+        )
     prepare_training_data(cfg)
     run_training(cfg, resume=resume)
 
 
 main = run(app, "digit-train")
+
+if __name__ == "__main__":  # `python -m cli.train_app`, and so `torchrun ... -m cli.train_app`
+    main()

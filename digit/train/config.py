@@ -6,9 +6,11 @@ Resolution order (later wins): the preset (`--preset`, else the YAML's `preset` 
 flat (`variant`, `backbone`, ..., `input_size` for the network; `weight_joints`, ... for the
 losses; the other fields by name), so `config.yaml` files of earlier versions keep working;
 the run folder's `config.yaml` is the resolved config, so `--config RUN/config.yaml` repeats a
-run. Batch semantics (nanoGPT's): `batch_size` images per forward pass and process,
-`grad_accum` forward passes per optimizer step over all processes together (each of W processes
-does grad_accum / W), so one optimizer step always sees batch_size x grad_accum images.
+run. Batch semantics: a config fixes the global batch, batch_size x grad_accum images per
+optimizer step over all processes together, whatever their number; `batch_size` is also the
+default per-device cap of a forward pass (`max_batch_per_device` overrides it), and the trainer
+derives each process's passes and micro-batch from the process count
+(`digit.train.batching`).
 """
 
 from __future__ import annotations
@@ -82,13 +84,16 @@ class TrainConfig:
     Data: data_root (None = the synthetic default), masks (folder with masks_{split}.h5; None =
         <data_root>/masks), augment, train_limit / val_limit (first N images, None = all),
         num_workers.
-    Optimisation: batch_size, grad_accum, lr (Adam), weight_decay, epochs, lr_schedule ("step":
-        lr x gamma at each epoch in milestones, the release's MultiStepLR; "cosine": from lr down
-        to lr x min_lr_ratio over the run), warmup_steps (linear ramp from 0), max_steps
-        (optimizer steps; None = epochs x steps per epoch), time_limit (minutes of training;
-        the run then stops cleanly, validates and saves; None = no limit; with "cosine" the
-        schedule follows whichever of steps and time runs out first), amp ("auto": bf16 on CUDA
-        where supported, else fp16 with GradScaler, off on CPU; "bf16" | "fp16" | "off"), device.
+    Optimisation: batch_size x grad_accum = the global batch (images per optimizer step over
+        all processes), max_batch_per_device (images per forward pass and process at most;
+        None = batch_size; see `digit.train.batching`), lr (Adam), weight_decay, epochs,
+        lr_schedule ("step": lr x gamma at each epoch in milestones, the release's MultiStepLR;
+        "cosine": from lr down to lr x min_lr_ratio over the run), warmup_steps (linear ramp
+        from 0), max_steps (optimizer steps; None = epochs x steps per epoch), time_limit
+        (minutes of training; the run then stops cleanly, validates and saves; None = no
+        limit; with "cosine" the schedule follows whichever of steps and time runs out first),
+        amp ("auto": bf16 on CUDA where supported, else fp16 with GradScaler, off on CPU;
+        "bf16" | "fp16" | "off"), device.
     Run: out (run folder), seed, log_every (steps between metrics.jsonl lines), eval_every
         (steps between validations; 0 = never; a last one runs at the end), save_every (steps
         between last.pt writes; 0 = at validations and the end only), max_bad_images (unreadable
@@ -107,6 +112,7 @@ class TrainConfig:
     num_workers: int = 8
     batch_size: int = 32
     grad_accum: int = 2
+    max_batch_per_device: int | None = None
     lr: float = 1e-4
     weight_decay: float = 0.0
     epochs: int = 50
@@ -207,7 +213,7 @@ def _normalise(key: str, value: Any) -> Any:
 
 _INT = ("num_workers", "batch_size", "grad_accum", "epochs", "seed")
 _STEPS = ("log_every", "eval_every", "save_every", "warmup_steps")
-_OPT_INT = ("train_limit", "val_limit", "max_steps")
+_OPT_INT = ("train_limit", "val_limit", "max_steps", "max_batch_per_device")
 _FLOAT = ("lr", "weight_decay", "gamma", "min_lr_ratio")
 _OPT_STR = ("data_root", "masks")
 _CHOICES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,16 @@ def launched_by_torchrun() -> bool:
     return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), before any process group."""
+    return int(os.environ["RANK"]) if launched_by_torchrun() else 0
+
+
+def launched_world_size() -> int:
+    """The process count torchrun set (1 without torchrun), before any process group."""
+    return int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else 1
+
+
 def setup(device: str = "auto") -> Dist:
     """Start the process group if torchrun launched us; pick the device ("auto": this process's
     CUDA device if there is one, else CPU)."""
@@ -42,6 +53,8 @@ def setup(device: str = "auto") -> Dist:
     if not launched_by_torchrun():
         return Dist(False, 0, 1, 0, torch.device("cuda" if use_cuda else "cpu"))
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if rank != 0:
+        warnings.filterwarnings("ignore")  # only the main process warns (and prints)
     if use_cuda:
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)

@@ -44,6 +44,7 @@ from digit.provenance import provenance
 from digit.references import MeanPose, fit_mean_pose_on_split, mean_pose_predictions
 from digit.train import distributed
 from digit.train.bad_images import BadImageLog
+from digit.train.batching import BatchPlan, plan_batches
 from digit.train.config import TrainConfig, load_yaml, write_yaml
 from digit.train.distributed import Dist
 from digit.train.run_folder import claim_run_dir
@@ -60,6 +61,7 @@ RESUMABLE_CHANGES = (
     "save_every",
     "out",
     "max_bad_images",
+    "max_batch_per_device",  # regroups the same samples (see digit.train.batching)
 )
 
 LoaderFn = Callable[..., DataLoader]
@@ -192,8 +194,10 @@ def default_loader_fn() -> LoaderFn:
 
 @dataclass(frozen=True)
 class TrainData:
-    """The datasets, the loader factory, and the step arithmetic of a run: accum forward
-    passes per step in this process, steps_per_epoch, total_steps (epochs or max_steps)."""
+    """The datasets, the loader factory, and the step arithmetic of a run: plan (the global
+    batch's split over processes), accum forward passes per step in this process, rank (this
+    process), steps_per_epoch, total_steps (epochs or max_steps). base_loader yields the
+    epoch's micro-batches over all processes."""
 
     train_set: Any
     val_set: Any | None
@@ -202,19 +206,18 @@ class TrainData:
     accum: int
     steps_per_epoch: int
     total_steps: int
+    plan: BatchPlan | None = None
+    rank: int = 0
 
 
 def make_data(cfg: TrainConfig, dist: Dist, train_set, val_set, loader_fn) -> TrainData:
-    if cfg.grad_accum % dist.world_size:
-        raise DigitError(
-            f"grad_accum: {cfg.grad_accum} is not a multiple of the {dist.world_size} processes"
-        )
-    accum = cfg.grad_accum // dist.world_size
+    plan = plan_batches(cfg.batch_size, cfg.grad_accum, dist.world_size, cfg.max_batch_per_device)
     if train_set is None:
         train_set, val_set = default_datasets(cfg, resolve_data(cfg))
     loader_fn = loader_fn or default_loader_fn()
-    base_loader = loader_fn(train_set, cfg.batch_size, True, cfg.num_workers, dist.enabled)
-    steps_per_epoch = len(epoch_batches(base_loader, 0, cfg.seed)) // accum
+    # one list of micro-batches for all processes; each takes its own (epoch_iterator)
+    base_loader = loader_fn(train_set, plan.micro, True, cfg.num_workers, False)
+    steps_per_epoch = len(epoch_batches(base_loader, 0, cfg.seed)) // plan.micro_per_step
     if steps_per_epoch == 0:
         raise DigitError(
             f"train split: {len(train_set)} images make no full optimizer step of "
@@ -223,7 +226,10 @@ def make_data(cfg: TrainConfig, dist: Dist, train_set, val_set, loader_fn) -> Tr
     total = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
-    return TrainData(train_set, val_set, loader_fn, base_loader, accum, steps_per_epoch, total)
+    return TrainData(
+        train_set, val_set, loader_fn, base_loader, plan.accum, steps_per_epoch, total, plan,
+        dist.rank,
+    )  # fmt: skip
 
 
 # ---- model and state --------------------------------------------------------------------------
@@ -462,6 +468,8 @@ def _train(
     def images_seen() -> int:
         return state.step * cfg.images_per_step
 
+    if data.plan is not None:
+        say(f"digit-train: {data.plan.describe()}")
     limit_note = "" if cfg.time_limit is None else f", time limit {cfg.time_limit:g} min"
     say(
         f"digit-train: {cfg.preset}/{cfg.network.variant} on {device}, {data.total_steps} steps "
@@ -592,7 +600,10 @@ def epoch_iterator(data: TrainData, seed: int, epoch: int, done_in_epoch: int):
     """The batches of `epoch` from its `done_in_epoch`-th optimizer step on (fixed order)."""
     if hasattr(data.train_set, "set_epoch"):
         data.train_set.set_epoch(epoch)
-    order = epoch_batches(data.base_loader, epoch, seed)[: data.steps_per_epoch * data.accum]
+    order = epoch_batches(data.base_loader, epoch, seed)
+    if data.plan is not None:
+        order = data.plan.rank_batches(order, data.rank)
+    order = order[: data.steps_per_epoch * data.accum]
     return iter(loader_over(data.base_loader, order[done_in_epoch * data.accum :]))
 
 

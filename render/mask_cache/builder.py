@@ -65,9 +65,14 @@ CLI_BACKENDS = ("auto", "numba", "torch")
 
 # --------------------------------------------------------------------------- options
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """ "K/N" (K from 0) or (k, n) -> (k, n); DigitError for anything else."""
+    """ "K/N" (K from 0), "slurm" (this Slurm array task's shard, `render.mask_cache.slurm`)
+    or (k, n) -> (k, n); DigitError for anything else."""
     if shard is None:
         return None
+    if isinstance(shard, str) and shard.strip() == "slurm":
+        from render.mask_cache.slurm import slurm_array_shard
+
+        return slurm_array_shard()
     if isinstance(shard, str):
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
         if not match:
@@ -81,18 +86,26 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def default_output(
-    data_root: Path, split: str, shard: tuple[int, int] | None = None, limit: int | None = None
+    data_root: Path,
+    split: str,
+    shard: tuple[int, int] | None = None,
+    limit: int | None = None,
+    masks_dir: Path | None = None,
 ) -> Path:
-    """``<data-root>/masks/masks_{split}.h5``; ``--limit`` and ``--shard`` builds get their own
-    names (``masks_train.first100.h5``, ``masks_train.shard-03-of-16.h5``) so that they never
-    take the place of the whole split's cache."""
+    """``<masks_dir or data-root/masks>/masks_{split}.h5``; ``--limit`` and ``--shard`` builds
+    get their own names (``masks_train.first100.h5``, ``masks_train.shard-03-of-16.h5``) so
+    that they never take the place of the whole split's cache."""
     name = f"masks_{split}"
     if limit is not None:
         name += f".first{limit}"
-    if shard is not None:
-        k, n = shard
-        name += f".shard-{k:0{len(str(n - 1))}d}-of-{n}"
-    return mask_cache_path(None, data_root, split).with_name(f"{name}.h5")
+    whole = mask_cache_path(masks_dir, data_root, split).with_name(f"{name}.h5")
+    return whole if shard is None else shard_output(whole, *shard)
+
+
+def shard_output(whole: Path, k: int, n: int) -> Path:
+    """The file of shard k of n of the cache `whole` (``masks_train.h5`` ->
+    ``masks_train.shard-03-of-16.h5``): the names build-masks gives and merge looks for."""
+    return whole.with_name(f"{whole.stem}.shard-{k:0{len(str(n - 1))}d}-of-{n}{whole.suffix}")
 
 
 def check_raster_options(backend: str, device: str) -> tuple[str, str | None]:
@@ -264,6 +277,7 @@ def plan_build(
     overwrite: bool,
     piece_size: int,
     log: Callable[[str], None] = _stderr,
+    masks_dir: Path | None = None,
 ) -> BuildPlan:
     """Check every input (cheap checks first, annotations last) and plan the build; writes
     nothing but the removal of a finished build's leftover folder (with a `log` line)."""
@@ -282,7 +296,9 @@ def plan_build(
     labels_attr = part_labels_attribute(part_labels)
     labels_source = part_labels if part_labels == "skinning" else labels_attr["path"]
     topo = scene_topology(model, vertex_parts(mano, labels_source, model))
-    out = Path(out) if out is not None else default_output(root, split, shard_kn, limit)
+    if out is not None and masks_dir is not None:
+        raise DigitError("--out and --masks: give one (--masks names a folder for default names)")
+    out = Path(out) if out is not None else default_output(root, split, shard_kn, limit, masks_dir)
     if out.is_dir():
         raise DigitError(f"--out {out}: is a folder, expected a file name")
     check_output_dir(out.parent)
@@ -377,6 +393,7 @@ def build_masks(
     overwrite: bool = False,
     *,
     piece_size: int = DEFAULT_PIECE_SIZE,
+    masks_dir: Path | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] = _stderr,
 ) -> BuildReport:
@@ -390,10 +407,11 @@ def build_masks(
     first N images of data.json. part_labels: "skinning" or DIGIT's per-vertex JSON path.
     overwrite: replace an existing complete `out` (only once the new file is complete) and
     discard work in progress started with other settings. piece_size: images per piece.
+    masks_dir: folder for the default file name (instead of ``<data_root>/masks``; not with out).
     """
     plan = plan_build(
         split, data_root, mano_dir, out, backend, device, workers, shard, limit, part_labels,
-        overwrite, piece_size, log,
+        overwrite, piece_size, log, masks_dir,
     )  # fmt: skip
     t0 = time.perf_counter()  # the build itself, not the creation of a default dataset
     out = plan.out

@@ -17,6 +17,7 @@ from core.mask_cache import CacheAttributes, is_complete_cache, open_cache
 from core.progress import progress
 from core.splits import shard_bounds
 from render.mask_cache.assemble import assemble
+from render.mask_cache.pieces import partial_dir_for
 
 
 def _shard_info(path: Path, attrs: CacheAttributes) -> tuple[int, int, dict]:
@@ -74,6 +75,26 @@ def check_shards(shards: list[Path]) -> tuple[list[Path], CacheAttributes, tuple
             f"({len(by_k)} of {n0} given)"
         )
     return [by_k[k] for k in range(n0)], first, first_canvas  # type: ignore[return-value]
+
+
+def expected_shards(out: Path, n: int) -> list[Path]:
+    """The files of shards 0..n-1 of the cache `out`, as build-masks names them; one DigitError
+    line naming every shard whose file is missing (an array job not finished or failed)."""
+    from render.mask_cache.builder import shard_output
+
+    if n < 1:
+        raise DigitError(f"--shards {n}: expected at least 1")
+    paths = [shard_output(Path(out), k, n) for k in range(n)]
+    missing = [k for k, path in enumerate(paths) if not path.is_file()]
+    if missing:
+        busy = [k for k in missing if partial_dir_for(paths[k]).is_dir()]
+        raise DigitError(
+            f"merge: shards {', '.join(f'{k}/{n}' for k in missing)} missing "
+            f"({len(paths) - len(missing)} of {n} in {paths[0].parent}"
+            + (f"; {', '.join(str(k) for k in busy)} unfinished" if busy else "")
+            + f"; shard 0 would be {paths[0].name})"
+        )
+    return paths
 
 
 def merge_shards(
