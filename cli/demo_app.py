@@ -7,6 +7,10 @@ import typer
 
 from cli.common import make_app, run
 from core.errors import DigitError
+from core.files import check_output_dir
+from core.image_io import load_rgb
+from digit.checkpoint import load_network
+from digit.image_inputs import expand_image_paths
 from digit.visualize import parse_bbox, run_demo
 
 app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
@@ -14,12 +18,17 @@ app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
 
 @app.command()
 def demo(
-    images: list[Path] | None = typer.Argument(None, help="Input images."),
+    images: list[Path] | None = typer.Argument(
+        None, help="Input images and folders of images (each folder's images, sorted)."
+    ),
     checkpoint: Path = typer.Option(
         ..., "--checkpoint", help="Checkpoint (.pt): this project's or the released DIGIT one."
     ),
     bbox: str | None = typer.Option(
-        None, "--bbox", help="x,y,w,h of the hands in pixels (default: the whole image)."
+        None,
+        "--bbox",
+        help="x,y,w,h of the hands in pixels, or 'whole' for the whole image "
+        "(default: the hands are detected in each image).",
     ),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     split: str | None = typer.Option(
@@ -39,9 +48,21 @@ def demo(
     elif not images:
         raise DigitError("IMAGE...: no image given (or pass --split to use a dataset's images)")
     else:
-        box = parse_bbox(bbox) if bbox is not None else None
+        images = expand_image_paths(images)
+        box = None if bbox in (None, "whole") else parse_bbox(bbox)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    records = run_demo(images, checkpoint, out, bbox=box, device=device)
+    extra = None
+    if split is None and bbox is None:
+        # bad inputs first, so a wrong output, checkpoint or image is the one error, not
+        # "no hands found"
+        check_output_dir(out)
+        load_network(checkpoint, "cpu")
+        for path in images:
+            load_rgb(path)
+        from digit.detect.demo_boxes import detect_hand_boxes
+
+        images, box, extra = detect_hand_boxes(images, typer.echo)
+    records = run_demo(images, checkpoint, out, bbox=box, device=device, extra=extra)
     typer.echo(f"wrote {len(records)} panels and predictions.json to {out}")
 
 

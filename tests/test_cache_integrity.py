@@ -6,7 +6,6 @@ process table in /proc, and builds that were never interrupted.
 """
 
 import errno
-import functools
 import json
 import math
 import os
@@ -225,8 +224,7 @@ def test_full_disk_while_writing_pieces_then_resume(
         real(path, result)
 
     monkeypatch.setattr(builder_module, "write_piece", fill_up)
-    monkeypatch.setattr(builder_module, "build_masks", functools.partial(build_masks, piece_size=2))
-    args = [*build_args(synthetic_root, out), "--limit", "6"]
+    args = [*build_args(synthetic_root, out), "--limit", "6", "--piece-size", "2"]
     code, err = run_cli(monkeypatch, capsys, *args)
     assert code == 1 and "no space left" in one_error_line(err)
     assert not out.exists() and not list(tmp_path.rglob("*.tmp-*"))
@@ -258,8 +256,7 @@ def test_full_disk_while_assembling_then_resume(
         return real(*a, **k)
 
     monkeypatch.setattr(assemble_module, "_copy_block", fill_up)
-    monkeypatch.setattr(builder_module, "build_masks", functools.partial(build_masks, piece_size=2))
-    args = [*build_args(synthetic_root, out), "--limit", "6"]
+    args = [*build_args(synthetic_root, out), "--limit", "6", "--piece-size", "2"]
     code, err = run_cli(monkeypatch, capsys, *args)
     assert code == 1 and "no space left" in one_error_line(err)
     assert not out.exists() and not list(tmp_path.rglob("*.tmp-*"))

@@ -123,8 +123,9 @@ def test_torchrun_two_processes_equal_one_process_accumulating(
     assert_same_weights(weights(ddp), one_2)
     assert moved(weights(ddp), one_3) > 1e-4  # the comparison can tell steps apart
     # only rank 0 wrote the run folder: the files of a one-process run, each once
+    assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in one.iterdir())
     assert sorted(p.name for p in ddp.iterdir()) == sorted(
-        ["config.yaml", "metrics.jsonl", "last.pt", "tb", "learning_curves.png"]
+        ["config.yaml", "metrics.jsonl", "last.pt", "tb", "learning_curves.png", "train.lock"]
     )
     assert len(list((ddp / "tb").iterdir())) == 1 and metric_steps(ddp) == [1, 2]
 

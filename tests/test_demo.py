@@ -60,12 +60,10 @@ def _inside(uv: np.ndarray, box, tol: float = 1e-6) -> bool:
     )
 
 
-@pytest.mark.parametrize("bbox", [None, "60,100,120,90"])
+@pytest.mark.parametrize("bbox", ["whole", "60,100,120,90"])
 def test_demo_writes_panels_and_json(tmp_path, monkeypatch, capsys, tiny_checkpoint, images, bbox):
     out = tmp_path / "out"
-    args = [*images, "--checkpoint", tiny_checkpoint, "--out", out]
-    if bbox:
-        args += ["--bbox", bbox]
+    args = [*images, "--checkpoint", tiny_checkpoint, "--out", out, "--bbox", bbox]
     code, _, err = _run_cli(monkeypatch, capsys, *args)
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == [
@@ -83,7 +81,7 @@ def test_demo_writes_panels_and_json(tmp_path, monkeypatch, capsys, tiny_checkpo
         assert np.asarray(record["handedness_prob"]).shape == (2,)
         assert isinstance(record["rel_root_depth_mm"], float)
         # the crop box: square x1.25 of the bbox (default: the whole image, -0.5 .. W - 0.5)
-        if bbox:
+        if bbox != "whole":
             side, cx, cy = 1.25 * 120, 60 + 60, 100 + 45
         else:
             side, cx, cy = 1.25 * max(h, w), (w - 1) / 2, (h - 1) / 2

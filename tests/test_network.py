@@ -4,6 +4,7 @@ flow, parameter counts from reference/digit_network.md, backbone pruning and wei
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import warnings
 
@@ -239,6 +240,28 @@ def test_paper_network_has_the_released_parameter_count():
     assert counts["conv_head"] == 6_582_208
     assert counts["root_fc"] == 295_488
     assert counts["hand_fc"] == 263_682
+
+
+def test_head_width_scales_the_hand_sized_layers():
+    # head_width 0.25: S' 33 -> 16 -> 128, global head widths 16-32-64-128-128-128 from
+    # 32 + 128 = 160 channels, MLPs 128 -> 128 -> out; every conv 3x3 with bias
+    def conv(i: int, o: int) -> int:
+        return i * o * 9 + o
+
+    counts = parameter_breakdown(
+        DigitNet(NetworkConfig(backbone=TINY, head_width=0.25), init_backbone=False)
+    )
+    assert counts["conv_segm_feat"] == conv(33, 16) + conv(16, 128) == 23_328
+    widths = (160, 16, 32, 64, 128, 128, 128)
+    assert counts["conv_head"] == sum(conv(a, b) for a, b in itertools.pairwise(widths))
+    assert counts["hand_fc"] == 128 * 128 + 128 + 128 * 2 + 2
+    assert counts["root_fc"] == 128 * 128 + 128 + 128 * 64 + 64
+    assert counts["conv_hm"] == 160 * 42 + 42
+    out = _tiny("digit", head_width=0.25)(_images())
+    assert out.joints_uvd.shape == (2, 42, 3) and out.segm_logits.shape == (2, 33, 32, 32)
+    for bad in (0, 1.5, -0.25, True, "half"):
+        with pytest.raises(DigitError, match="head_width"):
+            NetworkConfig(head_width=bad)
 
 
 def test_baseline_parameter_count():

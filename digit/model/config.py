@@ -36,8 +36,8 @@ SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
 # The network half of each preset (the training half is `digit.train.config.TRAIN_PRESETS`):
 # `paper` is the released architecture at 256 px; `tiny` a small HRNet (same family, ~1.2 M
 # backbone parameters after pruning) at 128 px for CPU tests and smoke runs; `cpu` the
-# ImageNet-pretrained EfficientNet-Lite0 with its fusion neck at 64 px, the recipe that
-# learns on a laptop-class CPU in minutes (`make demo`).
+# ImageNet-pretrained EfficientNet-Lite0 with its fusion neck at 64 px and quarter-width heads,
+# the recipe that learns on a laptop-class CPU in minutes (`make demo`).
 NETWORK_PRESETS: dict[str, dict[str, object]] = {
     "paper": {"backbone": "hrnet_w32", "input_size": 256},
     "tiny": {"backbone": "hrnet_w18_small", "input_size": 128},
@@ -47,6 +47,10 @@ NETWORK_PRESETS: dict[str, dict[str, object]] = {
         # by measurement on 2 cores: 0.6 steps of 16 images/s at 64 px, 0.18 at 128 px; on a
         # minutes-long budget the number of updates matters more than the resolution
         "input_size": 64,
+        # the hand-sized layers after the backbone cost ~80 % of a step at 64 px: at 0.25 a
+        # step takes ~0.65 s instead of ~1.7 s, and 600 steps reach val MPJPE 69 mm in 6.5 min
+        # (the full-width network needs ~17 min for as many steps; BENCHMARKS.md)
+        "head_width": 0.25,
     },
 }
 INPUT_MULTIPLE = 32  # HRNet's lowest branch and the UNet / global head pool down to H / 32
@@ -57,6 +61,11 @@ SEMANTIC_CHANNELS = 512  # S'
 ROOT_BINS = 64  # relative root depth bins
 DEPTH_HALF_RANGE_MM = 200.0  # heatmap depth and root bins span +-200 mm (bbox_3d_size 400)
 DEPTH_UNITS = 64  # heatmap depth axis resolution: z in 0..64 maps to -200..200 mm
+
+
+def scaled_width(channels: int, width: float) -> int:
+    """A released layer width x `width`, rounded, at least 8 channels."""
+    return max(8, round(channels * width))
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,10 @@ class NetworkConfig:
         (paper text: from softmax(S)). Ignored by `class_labels` and by variants without S'.
     input_size: side of the square input crop in pixels, a multiple of 32 (256 in the paper;
         segmentation at input_size / 2). Checkpoints record it; every consumer uses it.
+    head_width: width multiplier in (0, 1] of the layers after the backbone that the release
+        sizes by hand: S' (512 channels), the fusion UNet (64-128-256-256), the global head
+        (64..512) and its MLPs (512 hidden). 1.0 is the released network; the `cpu` preset uses
+        0.25, because at small inputs these layers, not the backbone, cost most of a step.
     """
 
     variant: str = "digit"
@@ -85,6 +98,7 @@ class NetworkConfig:
     backbone_weights: str | None = None
     semantic_input: str = "logits"
     input_size: int = 256
+    head_width: float = 1.0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -100,6 +114,18 @@ class NetworkConfig:
         size = self.input_size
         if not isinstance(size, int) or isinstance(size, bool) or size < 32 or size % 32:
             raise DigitError(f"input_size: expected a multiple of {INPUT_MULTIPLE}, got {size!r}")
+        width = self.head_width
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
+            raise DigitError(f"head_width: expected a number in (0, 1], got {width!r}")
+
+    def width(self, channels: int) -> int:
+        """A released layer width scaled by `head_width` (`scaled_width`)."""
+        return scaled_width(channels, self.head_width)
+
+    @property
+    def semantic_channels(self) -> int:
+        """Channels of S' (512 in the release)."""
+        return self.width(SEMANTIC_CHANNELS)
 
     @property
     def num_classes(self) -> int:
@@ -122,8 +148,8 @@ class NetworkConfig:
         if self.variant in ("baseline", "segm_loss"):
             return FEATURE_CHANNELS
         if self.variant == "segm_only":
-            return SEMANTIC_CHANNELS
-        return FEATURE_CHANNELS + SEMANTIC_CHANNELS
+            return self.semantic_channels
+        return FEATURE_CHANNELS + self.semantic_channels
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> NetworkConfig:

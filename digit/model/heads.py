@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from core.joints import NUM_JOINTS
+from digit.model.config import scaled_width
 
 
 def joint_map_conv(in_ch: int) -> nn.Conv2d:
@@ -13,26 +14,27 @@ def joint_map_conv(in_ch: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, NUM_JOINTS, 1)
 
 
-def global_head(in_ch: int) -> nn.Sequential:
-    """Global feature trunk (paper Table 10): (B, in_ch, h, w) -> (B, 512, h/8, w/8).
+def global_head(in_ch: int, width: float = 1.0) -> nn.Sequential:
+    """Global feature trunk (paper Table 10): (B, in_ch, h, w) -> (B, 512 x width, h/8, w/8).
 
     conv3x3 in->64, ReLU, conv 64->128, ReLU, maxpool 2, conv 128->256, ReLU, conv 256->512,
-    ReLU, maxpool 2, conv 512->512, ReLU, conv 512->512, ReLU, maxpool 2. The caller averages
-    over space to get (B, 512).
+    ReLU, maxpool 2, conv 512->512, ReLU, conv 512->512, ReLU, maxpool 2 (widths x `width`).
+    The caller averages over space to get (B, 512 x width).
     """
+    a, b, c, d = (scaled_width(n, width) for n in (64, 128, 256, 512))
 
-    def conv(a: int, b: int) -> list[nn.Module]:
-        return [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(inplace=True)]
+    def conv(i: int, o: int) -> list[nn.Module]:
+        return [nn.Conv2d(i, o, 3, padding=1), nn.ReLU(inplace=True)]
 
     return nn.Sequential(
-        *conv(in_ch, 64),
-        *conv(64, 128),
+        *conv(in_ch, a),
+        *conv(a, b),
         nn.MaxPool2d(2),
-        *conv(128, 256),
-        *conv(256, 512),
+        *conv(b, c),
+        *conv(c, d),
         nn.MaxPool2d(2),
-        *conv(512, 512),
-        *conv(512, 512),
+        *conv(d, d),
+        *conv(d, d),
         nn.MaxPool2d(2),
     )
 

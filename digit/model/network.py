@@ -58,12 +58,15 @@ class DigitNet(nn.Module):
             # nesting kept from the release ("hand_segm.segm_head.*")
             self.hand_segm = nn.ModuleDict({"segm_head": SegmentationHead(config.num_classes)})
         if config.uses_semantic_features:
-            self.conv_segm_feat = semantic_features(config.num_classes)
-        self.conv_head = global_head(pose_ch)
+            self.conv_segm_feat = semantic_features(
+                config.num_classes, config.semantic_channels, config.width(64)
+            )
+        self.conv_head = global_head(pose_ch, config.head_width)
         if config.uses_semantic_features:
-            self.merge_layer = FusionUNet(pose_ch)
-        self.root_fc = mlp(ROOT_BINS)
-        self.hand_fc = mlp(2)
+            self.merge_layer = FusionUNet(pose_ch, config.head_width)
+        pooled = config.width(512)
+        self.root_fc = mlp(ROOT_BINS, pooled, pooled)
+        self.hand_fc = mlp(2, pooled, pooled)
         self._semantic_mode = (
             "labels" if config.variant == "class_labels" else config.semantic_input
         )

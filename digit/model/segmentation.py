@@ -50,15 +50,17 @@ def semantic_input(segm_logits: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"unknown semantic input mode {mode!r}")
 
 
-def semantic_features(num_classes: int) -> nn.Sequential:
-    """S' from S: conv3x3 C->64, ReLU, conv3x3 64->512, ReLU, maxpool 2.
+def semantic_features(
+    num_classes: int, out_ch: int = SEMANTIC_CHANNELS, mid_ch: int = 64
+) -> nn.Sequential:
+    """S' from S: conv3x3 C->64, ReLU, conv3x3 64->512, ReLU, maxpool 2 (released widths).
 
-    (B, C, H, W) -> (B, 512, H/2, W/2). 314,496 parameters at C = 33.
+    (B, C, H, W) -> (B, out_ch, H/2, W/2). 314,496 parameters at C = 33.
     """
     return nn.Sequential(
-        nn.Conv2d(num_classes, 64, 3, padding=1),
+        nn.Conv2d(num_classes, mid_ch, 3, padding=1),
         nn.ReLU(inplace=True),
-        nn.Conv2d(64, SEMANTIC_CHANNELS, 3, padding=1),
+        nn.Conv2d(mid_ch, out_ch, 3, padding=1),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(2),
     )

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digit.model.config import scaled_width
+
 
 class DoubleConv(nn.Module):
     """conv3x3, BN, ReLU, conv3x3, BN, ReLU (convs with bias, as released).
@@ -88,19 +90,21 @@ class OutConv(nn.Module):
 
 class FusionUNet(nn.Module):
     """DIGIT's small UNet over the fused features: (B, C, H, W) -> (B, C, H, W), H and W
-    multiples of 8. Widths 64-128-256-256 down, 128-64-64 up; ~4.63 M parameters at C = 544.
+    multiples of 8. Widths 64-128-256-256 down, 128-64-64 up (x `width`); ~4.63 M parameters
+    at C = 544, width 1.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, width: float = 1.0) -> None:
         super().__init__()
-        self.inc = DoubleConv(channels, 64)
-        self.down1 = Down(64, 128)
-        self.down2 = Down(128, 256)
-        self.down3 = Down(256, 256)
-        self.up1 = Up(256 + 256, 128, 256)
-        self.up2 = Up(128 + 128, 64, 128)
-        self.up3 = Up(64 + 64, 64, 64)
-        self.outc = OutConv(64, channels)
+        a, b, c = (scaled_width(n, width) for n in (64, 128, 256))
+        self.inc = DoubleConv(channels, a)
+        self.down1 = Down(a, b)
+        self.down2 = Down(b, c)
+        self.down3 = Down(c, c)
+        self.up1 = Up(c + c, b, c)
+        self.up2 = Up(b + b, a, b)
+        self.up3 = Up(a + a, a, a)
+        self.outc = OutConv(a, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.inc(x)
