@@ -120,8 +120,9 @@ def plot_learning_curves(
     steps = [r["step"] for r in train]
     terms = [k for k in ("loss", "joints", "root", "handedness", "segmentation", "bone")]
     for k in terms:
-        ys = [r.get(k) for r in train]
-        if any(y is not None and y > 0 for y in ys):
+        # a term that is 0 (no valid element in the batch) is a gap, not a plunge on a log axis
+        ys = [y if y is not None and y > 0 else float("nan") for y in (r.get(k) for r in train)]
+        if any(y == y for y in ys):
             ax_loss.plot(steps, ys, label="total" if k == "loss" else k, lw=2 if k == "loss" else 1)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("optimizer step")
