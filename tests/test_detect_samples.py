@@ -46,8 +46,11 @@ def detector():
     return HandDetector()
 
 
-def annotations() -> list[tuple[str, str, list[float]]]:
-    data = json.loads((SAMPLES / "test_interhand2.6m_data.json").read_text())
+def annotations() -> list:
+    path = SAMPLES / "test_interhand2.6m_data.json"
+    if not path.is_file():  # collected on a clone without ../shared: one case, skipped above
+        return [pytest.param("-", "-", [0.0] * 4, id="samples-absent")]
+    data = json.loads(path.read_text())
     names = {im["id"]: im["file_name"] for im in data["images"]}
     return [(names[a["image_id"]], a["hand_type"], a["bbox"]) for a in data["annotations"]]
 
