@@ -53,8 +53,8 @@ def demo(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     extra = None
     if split is None and bbox is None:
-        # bad inputs first, so a wrong output, checkpoint or image is the one error, not
-        # "no hands found"
+        # bad inputs first (reading is cheap next to detection), so a wrong output, checkpoint
+        # or image is the one error line, not "no hands found" or a bar cut short
         check_output_dir(out)
         load_network(checkpoint, "cpu")
         for path in images:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from core.errors import DigitError
 from core.image_io import load_rgb
+from core.progress import progress
 from digit.detect.crop import crop_from_hand_boxes
 from digit.detect.detector import DetectedHand, HandDetector
 
@@ -35,21 +36,23 @@ def detect_hand_boxes(
     when no image has any."""
     detector = detector or HandDetector()
     kept, boxes, records = [], [], []
-    for path in images:
-        hands, found = detector(Image.fromarray(load_rgb(path)))
-        if not hands:
-            say(f"{path}: no hands found, skipped")
-            continue
-        bbox, _ = crop_from_hand_boxes(np.stack([h.box for h in hands]))
-        kept.append(path)
-        boxes.append(bbox)
-        records.append(
-            {
-                "hands_found": found,
-                "hands_used": len(hands),
-                "detected_hands": [hand_record(h) for h in hands],
-            }
-        )
+    with progress(len(images), "detecting hands") as bar:
+        for path in images:
+            hands, found = detector(Image.fromarray(load_rgb(path)))
+            bar.advance()
+            if not hands:
+                say(f"{path}: no hands found, skipped")
+                continue
+            bbox, _ = crop_from_hand_boxes(np.stack([h.box for h in hands]))
+            kept.append(path)
+            boxes.append(bbox)
+            records.append(
+                {
+                    "hands_found": found,
+                    "hands_used": len(hands),
+                    "detected_hands": [hand_record(h) for h in hands],
+                }
+            )
     if not kept:
         raise DigitError(f"no hands found in any of the {len(images)} images")
     return kept, boxes, records
