@@ -19,6 +19,12 @@ def make_synthetic(
     cameras: int = typer.Option(5, "--cameras", help="Cameras per capture."),
     frames: int = typer.Option(8, "--frames", help="Frames per sequence (4 per capture)."),
     seed: int = typer.Option(0, "--seed"),
+    mix: str = typer.Option(
+        "default",
+        "--mix",
+        help="Sequences per capture: default (right, left, 2 interacting) | interacting "
+        "(right, left, 5 interacting with the hands in contact and overlapping).",
+    ),
     workers: int | None = typer.Option(
         None, "--workers", help="Processes (default: all cores); the output is the same."
     ),
@@ -36,6 +42,7 @@ def make_synthetic(
         seed=seed,
         images=not no_images,
         eval_captures=eval_captures,
+        mix=mix,
     )
     root = generate(out, settings, overwrite=overwrite, workers=workers)
     typer.echo(f"wrote the synthetic dataset to {root}")

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from core.camera import intrinsics
+from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
 from core.joints import skeleton_text
 from core.splits import SPLITS
@@ -240,7 +241,6 @@ def test_no_images_and_refusing_to_overwrite(tmp_path):
     )
     assert not (root / "images").exists()
     assert len(InterHandSplit.from_root(root, "test")) > 0
-    from core.errors import DigitError
 
     with pytest.raises(DigitError, match="exists and is not empty"):
         make_synthetic(root, SyntheticSettings(images=False))
@@ -249,3 +249,33 @@ def test_no_images_and_refusing_to_overwrite(tmp_path):
     with pytest.raises(DigitError, match=r"^--eval-captures: must be at least 1, got 0$"):
         make_synthetic(tmp_path / "e", SyntheticSettings(eval_captures=0))
     assert not (tmp_path / "e").exists() and not (tmp_path / "e.partial").exists()
+
+
+def test_the_interacting_mix_is_mostly_interacting_sequences(tmp_path):
+    settings = SyntheticSettings(
+        captures=1, eval_captures=1, cameras=2, frames=2, images=False, mix="interacting"
+    )
+    root = make_synthetic(tmp_path / "mix", settings, workers=1, show_progress=False)
+    data = _ann(root, "test", "data")
+    seq = {im["id"]: im["seq_name"] for im in data["images"]}
+    types = {seq[a["image_id"]]: a["hand_type"] for a in data["annotations"]}
+    # 7 sequences: right, left and 5 interacting (touch, clasp, overlap, cross-over, interlace)
+    assert sorted(types.values()).count("interacting") == 5
+    assert sorted(v for v in types.values() if v != "interacting") == ["left", "right"]
+    assert len(set(types)) == 7
+    # the default mix keeps its four sequences
+    default = make_synthetic(
+        tmp_path / "default", replace(settings, mix="default"), workers=1, show_progress=False
+    )
+    names = {im["seq_name"] for im in _ann(default, "test", "data")["images"]}
+    assert names == {
+        "ROM02_RT_Finger_Occlusions",
+        "ROM03_LT_No_Occlusion",
+        "ROM04_dh_touch",
+        "0051_dh_clasp",
+    }
+
+
+def test_an_unknown_mix_is_one_line():
+    with pytest.raises(DigitError, match=r"--mix: unknown 'lots' \(choose from default, inter"):
+        SyntheticSettings(mix="lots").check()

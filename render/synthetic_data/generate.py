@@ -50,12 +50,41 @@ from render.synthetic_mano import sample_natural_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
-SEQUENCES = (
-    ("right", "ROM02_RT_Finger_Occlusions"),
-    ("left", "ROM03_LT_No_Occlusion"),
-    ("interacting", "ROM04_dh_touch"),
-    ("interacting", "0051_dh_clasp"),
-)
+
+
+@dataclass(frozen=True)
+class SequenceKind:
+    """One sequence of every capture: its hand_type, its InterHand2.6M-style name, and for
+    interacting ones where the left hand is: "near" (wrists 0-120 mm apart, in any direction),
+    "close" (0-50 mm: hands in contact and overlapping), "facing" (palm to palm or back to back,
+    see `facing_partner`)."""
+
+    hand_type: str
+    name: str
+    partner: str = "none"
+
+
+# Sequence mixes (`--mix`): "default" is the general-purpose dataset; "interacting" is made for the
+# segmentation ablation (most frames interacting, hands in contact and overlapping, so the
+# right/left IoU spreads wide; single-hand sequences kept for the SH numbers).
+SEQUENCE_MIXES: dict[str, tuple[SequenceKind, ...]] = {
+    "default": (
+        SequenceKind("right", "ROM02_RT_Finger_Occlusions"),
+        SequenceKind("left", "ROM03_LT_No_Occlusion"),
+        SequenceKind("interacting", "ROM04_dh_touch", "near"),
+        SequenceKind("interacting", "0051_dh_clasp", "facing"),
+    ),
+    "interacting": (
+        SequenceKind("right", "ROM02_RT_Finger_Occlusions"),
+        SequenceKind("left", "ROM03_LT_No_Occlusion"),
+        SequenceKind("interacting", "ROM04_dh_touch", "near"),
+        SequenceKind("interacting", "0051_dh_clasp", "facing"),
+        SequenceKind("interacting", "ROM05_dh_overlap", "close"),
+        SequenceKind("interacting", "ROM06_dh_cross_over", "close"),
+        SequenceKind("interacting", "0052_dh_interlace", "facing"),
+    ),
+}
+PARTNER_MAX_MM = {"near": 120.0, "close": 50.0}  # wrist-to-wrist offset drawn in [0, max]
 MAX_CAMERAS = 100  # camera names keep two digits for the camera within a capture
 # One sigma of each subject's betas: overall size varies most (about 5 % per sigma, see
 # render/synthetic_mano.py SHAPE_DIRECTIONS), the proportions a little less.
@@ -65,10 +94,10 @@ BETA_SIGMA = np.array([1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 @dataclass(frozen=True)
 class SyntheticSettings:
     """What to generate: `captures` in the train split and `eval_captures` in each of val and
-    test (every capture its own subject), `cameras` per capture, `frames` per sequence (four
-    sequences per capture: right, left and two interacting). A split holds up to
-    captures x 4 x frames x cameras images (`image_slots`); the few views with fewer than two
-    annotated joints inside the image (no usable box) are left out."""
+    test (every capture its own subject), `cameras` per capture, `frames` per sequence (the
+    sequences of `mix`, see `SEQUENCE_MIXES`: by default right, left and two interacting). A
+    split holds up to captures x sequences x frames x cameras images (`image_slots`); the few
+    views with fewer than two annotated joints inside the image (no usable box) are left out."""
 
     captures: int = 30
     cameras: int = 5
@@ -80,6 +109,12 @@ class SyntheticSettings:
     p_joint_unannotated: float = 0.02
     p_dark_image: float = 0.01
     eval_captures: int = 5
+    mix: str = "default"
+
+    @property
+    def sequences(self) -> tuple[SequenceKind, ...]:
+        """The sequences of every capture (`SEQUENCE_MIXES[mix]`)."""
+        return SEQUENCE_MIXES[self.mix]
 
     def check(self) -> None:
         """DigitError (one line, naming the command-line option) for unusable values."""
@@ -91,6 +126,9 @@ class SyntheticSettings:
             raise DigitError(f"--cameras: at most {MAX_CAMERAS} per capture, got {self.cameras}")
         if self.seed < 0:
             raise DigitError(f"--seed: must be at least 0, got {self.seed}")
+        if self.mix not in SEQUENCE_MIXES:
+            choices = ", ".join(SEQUENCE_MIXES)
+            raise DigitError(f"--mix: unknown {self.mix!r} (choose from {choices})")
 
     def split_captures(self, split: str) -> range:
         """The capture ids of a split: train first, then val, then test (disjoint)."""
@@ -100,7 +138,7 @@ class SyntheticSettings:
 
     def image_slots(self, split: str) -> int:
         """Views rendered for a split (its image count before views with nothing in them)."""
-        return len(self.split_captures(split)) * len(SEQUENCES) * self.frames * self.cameras
+        return len(self.split_captures(split)) * len(self.sequences) * self.frames * self.cameras
 
 
 # --------------------------------------------------------------------------- the hand model
@@ -174,10 +212,11 @@ def _sequence_hands(
     hand_type: str,
     n_frames: int,
     betas: np.ndarray,
-    facing: bool = False,
+    partner: str = "near",
 ) -> dict[str, dict]:
     """Placed hands of one sequence: {"right"|"left": params, vertices and joints per frame}.
-    Interacting sequences put the left hand near the right one, or against it (`facing`)."""
+    Interacting sequences put the left hand near the right one ("near", "close") or against it
+    ("facing"), see `SequenceKind`."""
     sides = ("right", "left") if hand_type == "interacting" else (hand_type,)
     first = random_track(
         rng, n_frames, sides[0], scene.base[sides[0]], sample_natural_hand_pose, betas=betas
@@ -187,7 +226,7 @@ def _sequence_hands(
         second = random_track(
             rng, n_frames, "left", scene.base["left"], sample_natural_hand_pose, betas=betas
         )
-        if facing:
+        if partner == "facing":
             second = facing_partner(
                 rng, first, scene.base["right"], scene.base["left"], second.finger_pose
             )
@@ -195,7 +234,7 @@ def _sequence_hands(
             second = HandTrack(
                 second.orient,
                 second.finger_pose,
-                first.wrist_mm + partner_offsets(rng, n_frames),
+                first.wrist_mm + partner_offsets(rng, n_frames, PARTNER_MAX_MM[partner]),
                 betas,
             )
         hands["left"] = _place(scene, "left", second)
@@ -344,11 +383,11 @@ def _run_job(
 
 def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) -> _JobResult:
     cap, s = job.cap, job.sequence
-    hand_type, seq_name = SEQUENCES[s]
+    kind = settings.sequences[s]
+    hand_type, seq_name = kind.hand_type, kind.name
     geo = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 1, s])
     look = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 2, s])
-    facing = seq_name.endswith("clasp")
-    hands = _sequence_hands(scene, geo, hand_type, settings.frames, cap.betas, facing)
+    hands = _sequence_hands(scene, geo, hand_type, settings.frames, cap.betas, kind.partner)
     result = _JobResult()
     for frame in range(settings.frames):
         frame_idx = (s * settings.frames + frame) * FRAME_STRIDE
@@ -463,7 +502,7 @@ def generate(
         for capture in settings.split_captures(split):
             cap = _make_capture(settings, split_index, capture)
             writers[split].cameras[str(capture)] = rig_to_camera_json(list(cap.cams))
-            jobs += [_Job(cap, s) for s in range(len(SEQUENCES))]
+            jobs += [_Job(cap, s) for s in range(len(settings.sequences))]
     total = sum(settings.image_slots(split) for split in SPLITS)
     next_id = 0
     with progress(total=total, description="synthetic images", enabled=show_progress) as bar:

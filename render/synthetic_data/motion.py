@@ -101,13 +101,14 @@ def random_track(
     )
 
 
-def partner_offsets(rng: np.random.Generator, n_frames: int) -> np.ndarray:
+def partner_offsets(rng: np.random.Generator, n_frames: int, max_mm: float = 120.0) -> np.ndarray:
     """(n_frames, 3) smooth offsets, mm, from the right wrist to the left wrist in interacting
-    sequences: from about 30 mm (hands touching and overlapping) to about 200 mm apart."""
+    sequences: key distances uniform in [0, max_mm], in random directions (with the default,
+    from hands touching and overlapping to about 200 mm apart once the hands' size counts)."""
     n_keys = key_count(n_frames)
     direction = rng.normal(size=(n_keys, 3))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    distance = rng.uniform(0.0, 120.0, n_keys)
+    distance = rng.uniform(0.0, max_mm, n_keys)
     return _interpolate_keys(direction * distance[:, None], n_frames)
 
 
