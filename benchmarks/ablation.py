@@ -1,0 +1,259 @@
+"""The paper's claim, measured: DIGIT against its ablation variants on interacting hands.
+
+    python -m benchmarks.ablation [--steps 500] [--seeds 0 1 2]
+        [--variants baseline segm_loss digit] [--labels]   # --labels adds class_labels, segm_only
+        [--data-root DIR]     # default: the interacting synthetic set, made on first use
+        [--runs DIR]          # run folders (default: $DIGIT_HOME/ablation/runs)
+        [--results DIR]       # ablation.json, ablation.md and figures (benchmarks/results)
+        [--report-only]       # rewrite the summary and figures from ablation.json
+
+Every run of a set trains the `cpu` preset (pretrained lite0 backbone, 64 px) with the same data,
+seed list and number of optimizer steps (wall time is reported, not equalised: the baseline is
+faster), then its last checkpoint is scored on the whole test split by `digit-eval`'s code with
+the ground-truth root depths. A run is recorded in ablation.json as soon as it ends, so the set
+can be run in several sittings: finished runs are skipped, a run cut short resumes from its
+last.pt. The set's settings are stored with the results; a rerun with other settings is refused
+(give another --results folder). The data is the `--mix interacting` synthetic set (most frames
+interacting, hands in contact and overlapping), announced on stderr when it is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import DigitError
+from core.files import atomic_write_bytes
+
+DEFAULT_VARIANTS = ("baseline", "segm_loss", "digit")
+LABEL_VARIANTS = ("class_labels", "segm_only")
+RESULTS_JSON = "ablation.json"
+# The data made for the question: 7 sequences per capture (5 interacting), subjects disjoint.
+DATA_SETTINGS = {"captures": 20, "eval_captures": 5, "cameras": 5, "frames": 8}
+DATA_NAME = "ablation-interacting"
+# metrics.json keys copied into each run's record (absent ones are recorded as None)
+ANALYSIS_KEYS = ("mpjpe_by_bin_image_mean", "segmentation", "bone_asymmetry", "pck")
+
+
+def default_data_root() -> Path:
+    from core.paths import SYNTHETIC_VERSION, digit_home
+
+    return digit_home() / f"{DATA_NAME}-v{SYNTHETIC_VERSION}"
+
+
+def prepare_data(data_root: Path | None, log=print) -> Path:
+    """The ablation's dataset with train and test masks; the default one is generated and its
+    masks built when missing, each step announced through `log`."""
+    from core.paths import SYNTHETIC_MARKER, mask_cache_path, resolve_data_root
+    from render.mask_cache.builder import build_masks
+    from render.synthetic_data.generate import SyntheticSettings, make_synthetic
+
+    if data_root is None:
+        data_root = default_data_root()
+        if not (data_root / SYNTHETIC_MARKER).is_file():
+            log(f"ablation: creating the interacting synthetic dataset in {data_root} (once)")
+            settings = SyntheticSettings(mix="interacting", **DATA_SETTINGS)
+            make_synthetic(data_root, settings, overwrite=True)
+    root = resolve_data_root(data_root)
+    for split in ("train", "test"):
+        path = mask_cache_path(None, root, split)
+        if not path.is_file():
+            log(f"ablation: building the {split} masks in {path} (once)")
+            build_masks(split, root, out=path)
+    return root
+
+
+def run_config(variant: str, seed: int, steps: int, data_root: Path, run_dir: Path, **extra):
+    """The TrainConfig of one run: the cpu preset with this variant, seed and step count,
+    validating 3 times on the first `val_limit` val images (learning curves)."""
+    from digit.train import TrainConfig
+
+    values = {
+        "variant": variant,
+        "seed": seed,
+        "max_steps": steps,
+        "data_root": str(data_root),
+        "out": str(run_dir),
+        "val_limit": 300,
+        "eval_every": max(1, steps // 3),
+        "save_every": max(1, steps // 3),
+        "log_every": max(1, min(20, steps // 10)),
+    } | extra
+    return TrainConfig.preset_config("cpu").updated(values)
+
+
+def _learning_curve(run_dir: Path) -> list[dict]:
+    """(step, images seen, val MPJPE) of every validation of a run, from metrics.jsonl."""
+    curve = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("kind") == "val":
+            curve.append(
+                {"step": rec["step"], "images": rec.get("images_seen"), "mpjpe": rec["mpjpe_all"]}
+            )
+    return curve
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 3)
+
+
+def run_record(
+    variant: str, seed: int, cfg, train_seconds: float, result, eval_dir: Path, interacting
+) -> dict:
+    """One run's line of ablation.json: settings, cost, test metrics and per-image errors.
+    result: the test split's `EvalResult`; interacting (N,) bool per test image."""
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    summary = result.summary()
+    return {
+        "variant": variant,
+        "seed": seed,
+        "steps": cfg.max_steps,
+        "images_seen": cfg.max_steps * cfg.images_per_step,
+        "train_seconds": round(train_seconds, 1),
+        "mpjpe_sh": summary["mpjpe_sh"],
+        "mpjpe_ih": summary["mpjpe_ih"],
+        "mpjpe_all": summary["mpjpe_all"],
+        "mrrpe": summary["mrrpe"],
+        "handedness_acc": summary["handedness_acc"],
+        "mpjpe_by_bin": summary["mpjpe_by_bin"],
+        # the paper's analysis outputs, where this digit-eval writes them
+        **{k: metrics.get(k) for k in ANALYSIS_KEYS},
+        "mean_pose": metrics.get("references", {}).get("mean-pose"),
+        "learning_curve": _learning_curve(Path(cfg.out)),
+        # per test image, for the paired test (NaN -> None); same order in every run
+        "per_image": {
+            "mpjpe": [_num(x) for x in result.mpjpe_image],
+            "interacting": [bool(x) for x in interacting],
+            "bin": [str(b) for b in result.interaction_bin],
+        },
+    }
+
+
+class Results:
+    """ablation.json: {"settings": ..., "runs": [run records]}, rewritten atomically after each
+    run. Settings of an existing file must equal this set's."""
+
+    def __init__(self, path: Path, settings: dict) -> None:
+        self.path = path
+        doc = {"settings": settings, "runs": []}
+        if path.is_file():
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise DigitError(f"{path}: unreadable results file ({exc})") from None
+            if doc.get("settings") != settings:
+                raise DigitError(
+                    f"{path}: holds a set with other settings ({doc.get('settings')}); "
+                    "give another --results folder or the same options"
+                )
+        self.doc = doc
+
+    def done(self, variant: str, seed: int) -> bool:
+        return any(r["variant"] == variant and r["seed"] == seed for r in self.doc["runs"])
+
+    def add(self, record: dict) -> None:
+        self.doc["runs"].append(record)
+        self.doc["runs"].sort(key=lambda r: (r["variant"], r["seed"]))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path, (json.dumps(self.doc, indent=1) + "\n").encode())
+
+
+def train_and_score(
+    variant: str, seed: int, steps: int, data_root: Path, run_dir: Path, log=print, **extra
+) -> dict:
+    """Train one run (resuming a run cut short), score its last.pt on the test split, and
+    return its record."""
+    from core.interhand.reader import InterHandSplit
+    from digit.evaluate import run_evaluation
+    from digit.train import train
+
+    cfg = run_config(variant, seed, steps, data_root, run_dir, **extra)
+    resume = (run_dir / "last.pt").is_file()
+    t0 = time.perf_counter()
+    result = train(cfg, resume=resume, show_progress=True)
+    log(f"ablation: {variant} seed {seed}: {result.step} steps in {time.perf_counter() - t0:.0f} s")
+    eval_dir = run_dir / "test_eval"
+    scored = run_evaluation(
+        run_dir / "last.pt",
+        "test",
+        data_root,
+        out=eval_dir,
+        show_progress=True,
+        references=("mean-pose",),
+    )
+    split = InterHandSplit.from_root(data_root, "test")
+    interacting = [split[i].hand_type == "interacting" for i in range(len(split))]
+    return run_record(variant, seed, cfg, result.train_seconds, scored, eval_dir, interacting)
+
+
+def run_set(
+    variants: list[str],
+    seeds: list[int],
+    steps: int,
+    data_root: Path,
+    runs: Path,
+    results_dir: Path,
+    log=print,
+    **extra,
+) -> Results:
+    """Train and score every (variant, seed) not yet in `results_dir/ablation.json`."""
+    from core.interhand.reader import InterHandSplit
+
+    settings = {
+        "steps": steps,
+        "preset": "cpu",
+        "data_root": str(data_root),
+        "test_images": len(InterHandSplit.from_root(data_root, "test")),
+        "extra": extra,
+    }
+    results = Results(results_dir / RESULTS_JSON, settings)
+    for seed in seeds:  # seeds outermost: a set cut short still compares variants
+        for variant in variants:
+            if results.done(variant, seed):
+                log(f"ablation: {variant} seed {seed}: done, skipped")
+                continue
+            run_dir = runs / f"{variant}-seed{seed}"
+            results.add(train_and_score(variant, seed, steps, data_root, run_dir, log, **extra))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
+    parser.add_argument("--labels", action="store_true", help="add class_labels and segm_only")
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--runs", type=Path, default=None)
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+
+    from benchmarks.ablation_report import write_report
+    from core.paths import digit_home
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    try:
+        if not args.report_only:
+            variants = list(args.variants) + (list(LABEL_VARIANTS) if args.labels else [])
+            data_root = prepare_data(args.data_root, log)
+            runs = args.runs or digit_home() / "ablation" / "runs"
+            run_set(variants, args.seeds, args.steps, data_root, runs, args.results, log)
+        write_report(args.results / RESULTS_JSON, args.results, log)
+    except DigitError as exc:
+        print(f"ablation: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
