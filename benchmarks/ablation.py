@@ -6,6 +6,7 @@
         [--runs DIR]          # run folders (default: $DIGIT_HOME/ablation/runs)
         [--results DIR]       # ablation.json, ablation.md and figures (benchmarks/results)
         [--report-only]       # rewrite the summary and figures from ablation.json
+        [--rescore]           # score every finished run's last.pt again (a newer digit-eval)
 
 Every run of a set trains the `cpu` preset (pretrained lite0 backbone, 64 px) with the same data,
 seed list and number of optimizer steps (wall time is reported, not equalised: the baseline is
@@ -24,6 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -160,6 +162,10 @@ class Results:
 
     def add(self, record: dict) -> None:
         self.doc["runs"].append(record)
+        self.add_all()
+
+    def add_all(self) -> None:
+        """Write the document (runs sorted by variant and seed), atomically."""
         self.doc["runs"].sort(key=lambda r: (r["variant"], r["seed"]))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path, (json.dumps(self.doc, indent=1) + "\n").encode())
@@ -170,8 +176,6 @@ def train_and_score(
 ) -> dict:
     """Train one run (resuming a run cut short), score its last.pt on the test split, and
     return its record."""
-    from core.interhand.reader import InterHandSplit
-    from digit.evaluate import run_evaluation
     from digit.train import train
 
     cfg = run_config(variant, seed, steps, data_root, run_dir, **extra)
@@ -179,6 +183,16 @@ def train_and_score(
     t0 = time.perf_counter()
     result = train(cfg, resume=resume, show_progress=True)
     log(f"ablation: {variant} seed {seed}: {result.step} steps in {time.perf_counter() - t0:.0f} s")
+    scored, eval_dir, interacting = score_run(run_dir, data_root)
+    return run_record(variant, seed, cfg, result.train_seconds, scored, eval_dir, interacting)
+
+
+def score_run(run_dir: Path, data_root: Path) -> tuple[Any, Path, list[bool]]:
+    """digit-eval's scoring of a run's last.pt on the whole test split (ground-truth root
+    depths, the mean-pose reference beside it): (EvalResult, its folder, interacting flags)."""
+    from core.interhand.reader import InterHandSplit
+    from digit.evaluate import run_evaluation
+
     eval_dir = run_dir / "test_eval"
     scored = run_evaluation(
         run_dir / "last.pt",
@@ -190,7 +204,32 @@ def train_and_score(
     )
     split = InterHandSplit.from_root(data_root, "test")
     interacting = [split[i].hand_type == "interacting" for i in range(len(split))]
-    return run_record(variant, seed, cfg, result.train_seconds, scored, eval_dir, interacting)
+    return scored, eval_dir, interacting
+
+
+def rescore(results_dir: Path, runs: Path, log=print) -> None:
+    """Score every recorded run's last.pt again and update its test metrics in place (its
+    training, cost and learning curve stay): for metrics added to digit-eval after a set ran."""
+    from digit.train import resolve_config
+
+    path = results_dir / RESULTS_JSON
+    if not path.is_file():
+        raise DigitError(f"{path}: no results to rescore")
+    doc = json.loads(path.read_text())
+    results = Results(path, doc["settings"])
+    data_root = Path(doc["settings"]["data_root"])
+    for i, old in enumerate(doc["runs"]):
+        run_dir = runs / f"{old['variant']}-seed{old['seed']}"
+        if not (run_dir / "last.pt").is_file():
+            raise DigitError(f"{run_dir / 'last.pt'}: missing, cannot rescore {old['variant']}")
+        cfg = resolve_config(config_file=run_dir / "config.yaml")
+        scored, eval_dir, interacting = score_run(run_dir, data_root)
+        new = run_record(
+            old["variant"], old["seed"], cfg, old["train_seconds"], scored, eval_dir, interacting
+        )
+        results.doc["runs"][i] = new
+        log(f"ablation: rescored {old['variant']} seed {old['seed']}")
+    results.add_all()
 
 
 def run_set(
@@ -234,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=None)
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--rescore", action="store_true")
     args = parser.parse_args(argv)
 
     from benchmarks.ablation_report import write_report
@@ -242,11 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    runs = args.runs or digit_home() / "ablation" / "runs"
     try:
-        if not args.report_only:
+        if args.rescore:
+            rescore(args.results, runs, log)
+        elif not args.report_only:
             variants = list(args.variants) + (list(LABEL_VARIANTS) if args.labels else [])
             data_root = prepare_data(args.data_root, log)
-            runs = args.runs or digit_home() / "ablation" / "runs"
             run_set(variants, args.seeds, args.steps, data_root, runs, args.results, log)
         write_report(args.results / RESULTS_JSON, args.results, log)
     except DigitError as exc:

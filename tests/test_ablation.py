@@ -49,6 +49,9 @@ def test_a_set_writes_complete_results_and_skips_finished_runs(
     monkeypatch.setattr(ablation, "train_and_score", lambda *a, **k: pytest.fail("retrained"))
     ablation.run_set(*args, **TINY)
     assert json.loads((results / "ablation.json").read_text()) == doc
+    # rescoring (a newer digit-eval) scores the same checkpoints again: the same numbers
+    ablation.rescore(results, tmp_path / "runs", said.append)
+    assert json.loads((results / "ablation.json").read_text()) == doc
     # other settings in the same folder are refused in one line
     with pytest.raises(DigitError, match="other settings"):
         ablation.run_set(["baseline"], [0], 3, root, tmp_path / "runs", results, said.append)
