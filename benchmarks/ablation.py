@@ -39,7 +39,15 @@ RESULTS_JSON = "ablation.json"
 DATA_SETTINGS = {"captures": 20, "eval_captures": 5, "cameras": 5, "frames": 8}
 DATA_NAME = "ablation-interacting"
 # metrics.json keys copied into each run's record (absent ones are recorded as None)
-ANALYSIS_KEYS = ("mpjpe_by_bin_image_mean", "segmentation", "bone_asymmetry", "pck")
+ANALYSIS_KEYS = (
+    "mpjpe_image_mean_by_bin",
+    "segm_miou",
+    "segmentation",
+    "pck_auc",
+    "pck_3d",
+    "bone_asymmetry_mm",
+    "bone_asymmetry",
+)
 
 
 def default_data_root() -> Path:

@@ -23,7 +23,9 @@ METRICS = (
     ("mpjpe_all", "all MPJPE (mm)"),
     ("mrrpe", "MRRPE (mm)"),
     ("handedness_acc", "handedness"),
-    ("miou", "segm. mIoU"),
+    ("segm_miou", "segm. mIoU"),
+    ("pck_auc", "PCK AUC 0-50"),
+    ("bone_asymmetry_mm", "L/R bone asym. (mm)"),
     ("train_seconds", "train s"),
 )
 BINS = ("single", "0", "(0,0.33]", "(0.33,0.67]", "(0.67,1]")
@@ -32,12 +34,9 @@ BOOTSTRAP_SAMPLES = 10_000
 
 
 def _value(run: dict, key: str) -> float:
-    """A run's metric as a float (NaN where missing); "miou" reads the segmentation block."""
-    if key == "miou":
-        seg = run.get("segmentation") or {}
-        value = seg.get("miou")
-    else:
-        value = run.get(key)
+    """A run's metric as a float (NaN where missing, e.g. mIoU of a variant without
+    segmentation)."""
+    value = run.get(key)
     return float("nan") if value is None else float(value)
 
 
@@ -126,7 +125,7 @@ def _common_seeds(a: list[dict], b: list[dict]) -> tuple[list[dict], list[dict]]
 def _fmt(mean: float, std: float, n: int, key: str) -> str:
     if n == 0:
         return "n/a"
-    digits = 3 if key in ("handedness_acc", "miou") else 1
+    digits = 3 if key in ("handedness_acc", "segm_miou", "pck_auc") else 1
     if key == "train_seconds":
         digits = 0
     text = f"{mean:.{digits}f}"
