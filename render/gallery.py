@@ -21,7 +21,7 @@ def _pose_set(
     mean: np.ndarray, rng: np.random.Generator, side: str
 ) -> list[tuple[str, np.ndarray]]:
     """(title, full finger pose (45,)) pairs: flat, MANO mean, and natural random poses."""
-    from render.synthetic_mano import sample_natural_hand_pose
+    from render.synthetic_mano.pose_prior import sample_natural_hand_pose
 
     poses = [("flat", np.zeros(45)), ("hands_mean", mean)]
     poses += [(f"random {k}", p) for k, p in enumerate(sample_natural_hand_pose(rng, 3, side))]

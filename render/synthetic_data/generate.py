@@ -46,7 +46,7 @@ from render.synthetic_data.motion import (
 )
 from render.synthetic_data.rig import RigCamera, make_rig, rig_to_camera_json
 from render.synthetic_data.writer import SplitWriter, tight_bbox
-from render.synthetic_mano import sample_natural_hand_pose
+from render.synthetic_mano.pose_prior import sample_natural_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
@@ -58,7 +58,7 @@ SEQUENCES = (
 )
 MAX_CAMERAS = 100  # camera names keep two digits for the camera within a capture
 # One sigma of each subject's betas: overall size varies most (about 5 % per sigma, see
-# render/synthetic_mano.py SHAPE_DIRECTIONS), the proportions a little less.
+# render/synthetic_mano/mesh.py SHAPE_DIRECTIONS), the proportions a little less.
 BETA_SIGMA = np.array([1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 
 
