@@ -10,16 +10,19 @@ import numpy as np
 
 
 def unit(v: np.ndarray) -> np.ndarray:
+    """v (3,) scaled to length 1 (exact-sum norm)."""
     return v / math.sqrt(math.fsum(float(x) * float(x) for x in v))
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a x b for (3,) vectors, written out element by element."""
     return np.array(
         [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
     )
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact-sum (fsum) dot product of two equally long vectors."""
     return math.fsum(float(x) * float(y) for x, y in zip(a, b, strict=True))
 
 
@@ -29,7 +32,8 @@ def mean_rows(p: np.ndarray) -> np.ndarray:
 
 
 def libm_pow(x: np.ndarray, e: float) -> np.ndarray:
-    # libm per element: numpy's SIMD pow differs in the last bit between CPUs
+    """x (N,) ** e by libm, element by element (numpy's SIMD pow differs in the last bit
+    between CPUs)."""
     return np.array([math.pow(float(v), e) for v in x])
 
 

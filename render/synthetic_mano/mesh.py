@@ -439,4 +439,5 @@ def mean_build() -> tuple[Geometry, np.ndarray]:
 
 
 def world_metres(local_mm: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(..., 3) hand-local mm -> MANO rest-frame metres, shifted by `shift` (mm, MANO axes)."""
     return (to_mano_axes(local_mm) + shift) / 1000.0

@@ -66,6 +66,7 @@ def skinning_weights(geo: Geometry) -> np.ndarray:
 
 
 def joint_regressor(geo: Geometry) -> scipy.sparse.csc_matrix:
+    """(16, V) csc: each joint the plain mean of its ring of vertices (`regressor_sets`)."""
     n = len(geo.verts)
     rows, cols, vals = [], [], []
     for j, ids in enumerate(geo.regressor_sets):
