@@ -26,6 +26,33 @@ def world_to_camera(X: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.matmul(R, X[..., None])[..., 0] + t
 
 
+def world_to_camera_exact(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """`world_to_camera` written out element by element, for outputs that must be bit-identical.
+
+    No BLAS: a matmul's rounding depends on the BLAS build, the CPU and even the batch size, so
+    the mask cache (whose bytes are checked across machines) uses this form. points (B, P, 3)
+    world mm; R (B, 3, 3); t (B, 3) mm. Returns (B, P, 3) float64 camera mm.
+    """
+    x, y, z = (points[..., k] for k in range(3))
+    rows = [
+        ((R[:, k, 0, None] * x + R[:, k, 1, None] * y) + R[:, k, 2, None] * z) + t[:, k, None]
+        for k in range(3)
+    ]
+    return np.stack(rows, axis=-1)
+
+
+def world_to_camera_centred(X: np.ndarray, campos: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """camera.json's own form, X_cam = R @ (X - campos), for one camera.
+
+    The same transform as `world_to_camera` with t = -R @ campos, rounded differently
+    (the centre is subtracted first); the synthetic generator's files, and so every
+    dataset made with it, are pinned to this rounding. X (..., 3) world mm; campos (3,) camera
+    centre in world mm; R (3, 3) world->camera. Returns (..., 3) float64 camera mm.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    return (X - campos) @ np.asarray(R, dtype=np.float64).T
+
+
 def project(X_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points to pixels.
 
@@ -110,11 +137,3 @@ class Camera:
     def campos(self) -> np.ndarray:
         """Camera centre (3,) in world mm: -R^T t."""
         return -(self.R.T @ self.t)
-
-    def world_to_camera(self, X: np.ndarray) -> np.ndarray:
-        """X (..., 3) world mm -> (..., 3) camera mm."""
-        return world_to_camera(X, self.R, self.t)
-
-    def world_to_image(self, X: np.ndarray) -> np.ndarray:
-        """X (..., 3) world mm -> (..., 2) pixels."""
-        return project(self.world_to_camera(X), self.K)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from core.camera import world_to_camera_centred
 from core.drawing import legend_image
 from core.parts import palette
 from render.hand_model import HandModel
@@ -21,7 +22,7 @@ def _pose_set(
     mean: np.ndarray, rng: np.random.Generator, side: str
 ) -> list[tuple[str, np.ndarray]]:
     """(title, full finger pose (45,)) pairs: flat, MANO mean, and natural random poses."""
-    from render.synthetic_mano import sample_natural_hand_pose
+    from render.synthetic_mano.pose_prior import sample_natural_hand_pose
 
     poses = [("flat", np.zeros(45)), ("hands_mean", mean)]
     poses += [(f"random {k}", p) for k, p in enumerate(sample_natural_hand_pose(rng, 3, side))]
@@ -54,7 +55,7 @@ def hand_gallery(mano_dir: Path, tile: int = 300, seed: int = 0) -> Image.Image:
             centre = verts[b].mean(axis=0)
             campos = centre + np.array([0.0, -650.0, 60.0])  # above the back of the hand
             R = look_at_rotation(campos, centre, roll=0.0)
-            v_cam = (verts[b] - campos) @ R.T
+            v_cam = world_to_camera_centred(verts[b], campos, R)
             K = np.array([[900.0, 0, tile / 2], [0, 900.0, tile / 2], [0, 0, 1]])
             frags = rasterize(v_cam[None], faces, K, (tile, tile), with_bary=True)
             p2f, bary = frags.pix_to_face[0], frags.bary[0].astype(np.float64)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.assets import SYNTHETIC_MANO_DIR
-from render.synthetic_mano import write_synthetic_mano
+from render.synthetic_mano.build import write_synthetic_mano
 
 
 def main(argv: list[str]) -> None:

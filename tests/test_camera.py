@@ -13,6 +13,8 @@ from core.camera import (
     intrinsics,
     project,
     world_to_camera,
+    world_to_camera_centred,
+    world_to_camera_exact,
 )
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interhand26m_samples"
@@ -36,9 +38,9 @@ def test_world_to_camera_and_project_hand_values():
     cam = Camera.from_interhand([10.0, 0.0, 0.0], RZ90, [1000.0, 1100.0], [160.0, 250.0])
     # A point straight ahead of the camera centre lands exactly on the principal point:
     # pixel centres are integers, there is no 0.5 offset.
-    ahead = cam.world_to_camera([10.0, 0.0, 1000.0])
+    ahead = world_to_camera([10.0, 0.0, 1000.0], cam.R, cam.t)
     np.testing.assert_allclose(ahead, [0.0, 0.0, 1000.0], atol=1e-12)
-    np.testing.assert_allclose(cam.world_to_image([10.0, 0.0, 1000.0]), [160.0, 250.0])
+    np.testing.assert_allclose(project(ahead, cam.K), [160.0, 250.0])
     # R @ (10, -100, 500) = (100, 10, 500); + t = (100, 0, 500); u = 1000 * 100/500 + 160 = 360.
     X_cam = world_to_camera([10.0, -100.0, 500.0], RZ90, [0.0, -10.0, 0.0])
     np.testing.assert_allclose(X_cam, [100.0, 0.0, 500.0], atol=1e-12)
@@ -100,11 +102,54 @@ def test_matches_interhand_formula_on_real_cameras():
                 campos, camrot, params["focal"][name], params["princpt"][name]
             )
             expected = (camrot @ (X - campos).T).T
-            np.testing.assert_allclose(cam.world_to_camera(X), expected, atol=1e-9)
+            X_cam = world_to_camera(X, cam.R, cam.t)
+            np.testing.assert_allclose(X_cam, expected, atol=1e-9)
+            centred = world_to_camera_centred(X, campos, camrot)
+            np.testing.assert_allclose(centred, expected, atol=1e-9)
             fx, fy = params["focal"][name]
             cx, cy = params["princpt"][name]
             u = fx * expected[:, 0] / expected[:, 2] + cx
             v = fy * expected[:, 1] / expected[:, 2] + cy
             np.testing.assert_allclose(
-                cam.world_to_image(X), np.stack([u, v], 1), atol=1e-9, err_msg=capture
+                project(X_cam, cam.K), np.stack([u, v], 1), atol=1e-9, err_msg=capture
             )
+
+
+def _random_cameras(rng, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n random rotations (n, 3, 3), camera centres (n, 3) and world points (n, 7, 3), mm."""
+    R = np.linalg.qr(rng.normal(size=(n, 3, 3)))[0]
+    campos = rng.normal(size=(n, 3)) * 1000
+    X = rng.normal(size=(n, 7, 3)) * 500
+    return R, campos, X
+
+
+def test_the_three_world_to_camera_forms_agree():
+    """Fast (BLAS), exact (element-wise) and centred (camera.json) forms: one rule, against a
+    plain loop of R @ (X - campos), to float tolerance (they round differently)."""
+    rng = np.random.default_rng(1)
+    R, campos, X = _random_cameras(rng, 4)
+    t = -np.einsum("bij,bj->bi", R, campos)
+    expected = np.array([[R[b] @ (x - campos[b]) for x in X[b]] for b in range(4)])
+    np.testing.assert_allclose(world_to_camera(X, R[:, None], t[:, None]), expected, atol=1e-9)
+    np.testing.assert_allclose(world_to_camera_exact(X, R, t), expected, atol=1e-9)
+    for b in range(4):
+        got = world_to_camera_centred(X[b], campos[b], R[b])
+        np.testing.assert_allclose(got, expected[b], atol=1e-9)
+
+
+def test_world_to_camera_exact_is_bitwise_the_written_out_sum():
+    """The exact form rounds as ((r0 x + r1 y) + r2 z) + t, element by element, whatever the
+    batch: one image alone gives the same bits as inside a batch."""
+    rng = np.random.default_rng(2)
+    R, _, X = _random_cameras(rng, 5)
+    t = rng.normal(size=(5, 3)) * 100
+    out = world_to_camera_exact(X, R, t)
+    for b in range(5):
+        for p in range(7):
+            for k in range(3):
+                x, y, z = (float(v) for v in X[b, p])
+                want = ((R[b, k, 0] * x + R[b, k, 1] * y) + R[b, k, 2] * z) + t[b, k]
+                assert out[b, p, k] == want
+        assert np.array_equal(
+            world_to_camera_exact(X[b : b + 1], R[b : b + 1], t[b : b + 1])[0], out[b]
+        )

@@ -25,7 +25,6 @@ from render.mask_cache.scene import (
     mask_valid,
     pose_hands,
     silhouette_iou,
-    world_to_camera_exact,
 )
 from render.part_labels import face_classes, vertex_parts_from_weights
 from render.raster import RasterSettings, rasterize
@@ -247,15 +246,6 @@ def test_pose_hands_does_not_depend_on_the_batch(synthetic_root, data):
     # and they are the model's vertices (rounding aside)
     out = model("right", *(torch.as_tensor(a[:1]) for a in (pose, shape, trans)))
     assert np.allclose(full_v[0, :-1], out.vertices[0].numpy(), atol=1e-9)
-
-
-def test_world_to_camera_exact_is_r_x_plus_t():
-    rng = np.random.default_rng(1)
-    R = np.linalg.qr(rng.normal(size=(4, 3, 3)))[0]
-    t = rng.normal(size=(4, 3)) * 100
-    X = rng.normal(size=(4, 7, 3)) * 500
-    expected = np.einsum("bij,bpj->bpi", R, X) + t[:, None]
-    assert np.allclose(world_to_camera_exact(X, R, t), expected, atol=1e-9)
 
 
 def test_mask_valid_rule():

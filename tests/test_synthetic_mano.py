@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from core.assets import SYNTHETIC_MANO_DIR
-from render import synthetic_mano as sm
+from render.synthetic_mano import build, mesh, pose_prior
 
 smplx = pytest.importorskip("smplx")
 
@@ -86,11 +86,11 @@ def _forward(model, hand_pose=None, betas=None, global_orient=None) -> tuple:
 def test_committed_pickles_are_a_fresh_build_byte_for_byte():
     for side, name in FILES.items():
         committed = (SYNTHETIC_MANO_DIR / name).read_bytes()
-        assert sm.synthetic_mano_bytes(side) == committed, f"{name}: rebuild differs"
+        assert build.synthetic_mano_bytes(side) == committed, f"{name}: rebuild differs"
     # a second build from scratch (caches cleared) gives the same bytes again
-    for cached in (sm._right_arrays, sm._mean_build, sm._limits_cached):
+    for cached in (build._right_arrays, mesh.mean_build, pose_prior._limits_cached):
         cached.cache_clear()
-    assert sm.synthetic_mano_bytes("right") == (SYNTHETIC_MANO_DIR / FILES["right"]).read_bytes()
+    assert build.synthetic_mano_bytes("right") == (SYNTHETIC_MANO_DIR / FILES["right"]).read_bytes()
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
@@ -144,7 +144,7 @@ def test_project_loader_reads_it(right):
 def test_hands_components_orthonormal_and_mean_relaxed(right):
     c = right["hands_components"]
     np.testing.assert_allclose(c @ c.T, np.eye(45), atol=1e-9)
-    ang = sm.angles_from_pose(right["hands_mean"][None], "right")[0]
+    ang = pose_prior.angles_from_pose(right["hands_mean"][None], "right")[0]
     flex = np.degrees(ang[:, 0])
     assert (flex > 2.0).all() and (flex < 35.0).all()  # slightly flexed, every joint
     assert np.abs(np.degrees(ang[:, 1:])).max() < 10.0
@@ -372,10 +372,10 @@ def test_thumb_is_opposable(right):
     assert j[13, 2] > j[1, 2] - 0.01 and j[0, 0] - j[13, 0] < 0.04
     # flexing the thumb brings its tip towards the fingers and the palm
     model = _smplx_model(right, "right", flat=True)
-    lim = sm.finger_pose_limits("right")
+    lim = pose_prior.finger_pose_limits("right")
     angles = np.zeros((2, 15, 3))
     angles[1, 12:15, 0] = np.radians([30, 45, 60])
-    verts, _ = _forward(model, sm.pose_from_angles(angles, "right"))
+    verts, _ = _forward(model, pose_prior.pose_from_angles(angles, "right"))
     tip = verts[:, right["tip_vertex_ids"][0]]
     target = j[[1, 4]].mean(0) - [0, 0.01, 0]  # palm surface under the index / middle MCPs
     assert np.linalg.norm(tip[1] - target) < np.linalg.norm(tip[0] - target) - 0.02
@@ -402,7 +402,7 @@ def test_random_natural_poses_stay_hand_sized(right):
     model = _smplx_model(right, "right", flat=True)
     rng = np.random.default_rng(0)
     n = 64
-    pose = sm.sample_natural_hand_pose(rng, n, "right")
+    pose = pose_prior.sample_natural_hand_pose(rng, n, "right")
     orient = rng.normal(size=(n, 3))
     betas = rng.normal(size=(n, 10))
     verts, joints = _forward(model, pose, betas, orient)
@@ -429,7 +429,7 @@ def test_left_model_is_the_mirror_with_the_real_shapedirs_quirk(right, left):
     # with the project's fix (negate it) the left hand is the mirror for any shape and pose
     rng = np.random.default_rng(1)
     betas = rng.normal(size=(3, 10))
-    pose = sm.sample_natural_hand_pose(rng, 3, "right")
+    pose = pose_prior.sample_natural_hand_pose(rng, 3, "right")
     orient = rng.normal(size=(3, 3)) * 0.5
     v_r, _ = _forward(_smplx_model(right, "right", flat=True), pose, betas, orient)
     mirror_aa = np.tile([1.0, -1.0, -1.0], 15)
@@ -498,25 +498,25 @@ def test_each_shape_direction_changes_what_it_says(right, k):
         return 100 * (plus[name] - minus[name]) / 2 / base[name]
 
     name, least, still = SHAPE_EXPECTATIONS[k]
-    assert least <= change(name) <= 8.0, (sm.SHAPE_DIRECTIONS[k][0], name, change(name))
+    assert least <= change(name) <= 8.0, (mesh.SHAPE_DIRECTIONS[k][0], name, change(name))
     for other in still:
-        assert abs(change(other)) < 0.5, (sm.SHAPE_DIRECTIONS[k][0], other, change(other))
+        assert abs(change(other)) < 0.5, (mesh.SHAPE_DIRECTIONS[k][0], other, change(other))
 
 
 # ------------------------------------------------------------------ pose limits and sampling
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_sampled_poses_respect_limits_and_couple_joints(side):
-    lim = sm.finger_pose_limits(side)
+    lim = pose_prior.finger_pose_limits(side)
     np.testing.assert_allclose(
         np.einsum("jab,jcb->jac", lim.axes, lim.axes),
         np.broadcast_to(np.eye(3), (15, 3, 3)),
         atol=1e-12,
     )
-    pose = sm.sample_natural_hand_pose(np.random.default_rng(5), 500, side)
+    pose = pose_prior.sample_natural_hand_pose(np.random.default_rng(5), 500, side)
     assert pose.shape == (500, 45) and pose.dtype == np.float64
     ang = np.einsum("njb,jab->nja", pose.reshape(500, 15, 3), lim.axes)
     assert (ang >= lim.lower - 1e-12).all() and (ang <= lim.upper + 1e-12).all()
-    np.testing.assert_allclose(sm.pose_from_angles(ang, side), pose, atol=1e-12)
+    np.testing.assert_allclose(pose_prior.pose_from_angles(ang, side), pose, atol=1e-12)
     for name in ("index", "middle", "ring", "pinky"):
         _, pip, dip = (j - 1 for j in CHAINS[name])
         r = np.corrcoef(ang[:, pip, 0], ang[:, dip, 0])[0, 1]
@@ -531,10 +531,10 @@ def test_sampled_poses_respect_limits_and_couple_joints(side):
 
 
 def test_left_limits_mirror_right():
-    r, lft = sm.finger_pose_limits("right"), sm.finger_pose_limits("left")
+    r, lft = pose_prior.finger_pose_limits("right"), pose_prior.finger_pose_limits("left")
     np.testing.assert_allclose(lft.axes, r.axes * np.array([1.0, -1.0, -1.0]))
     np.testing.assert_array_equal(lft.lower, r.lower)
     # the right index flexes about +z (fingers along -x, palm towards -y)
     np.testing.assert_allclose(r.axes[0, 0], [0, 0, 1], atol=0.1)
     with pytest.raises(ValueError):
-        sm.finger_pose_limits("middle")
+        pose_prior.finger_pose_limits("middle")

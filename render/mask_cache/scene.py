@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.camera import world_to_camera_exact
 from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
 from core.mask_cache import mask_crc32
@@ -119,19 +120,6 @@ def pose_hands(
             verts[start:stop] = sealed[: stop - start].cpu().numpy()
             joints[start:stop] = out.joints[: stop - start].cpu().numpy()
     return verts, joints
-
-
-def world_to_camera_exact(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """X_cam = R X + t written out element by element (no BLAS, so per-image rounding is fixed).
-
-    points (B, P, 3) world mm; R (B, 3, 3); t (B, 3) mm. Returns (B, P, 3) float64 camera mm.
-    """
-    x, y, z = (points[..., k] for k in range(3))
-    rows = [
-        ((R[:, k, 0, None] * x + R[:, k, 1, None] * y) + R[:, k, 2, None] * z) + t[:, k, None]
-        for k in range(3)
-    ]
-    return np.stack(rows, axis=-1)
 
 
 def mask_valid(hand_type_code: np.ndarray, rendered: np.ndarray) -> np.ndarray:

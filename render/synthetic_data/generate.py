@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from core.assets import SYNTHETIC_MANO_DIR
-from core.camera import project
+from core.camera import project, world_to_camera_centred
 from core.errors import DigitError
 from core.files import check_output_dir, os_error_line
 from core.joints import ROOT_JOINTS
@@ -46,7 +46,7 @@ from render.synthetic_data.motion import (
 )
 from render.synthetic_data.rig import RigCamera, make_rig, rig_to_camera_json
 from render.synthetic_data.writer import SplitWriter, tight_bbox
-from render.synthetic_mano import sample_natural_hand_pose
+from render.synthetic_mano.pose_prior import sample_natural_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
@@ -87,7 +87,7 @@ SEQUENCE_MIXES: dict[str, tuple[SequenceKind, ...]] = {
 PARTNER_MAX_MM = {"near": 120.0, "close": 50.0}  # wrist-to-wrist offset drawn in [0, max]
 MAX_CAMERAS = 100  # camera names keep two digits for the camera within a capture
 # One sigma of each subject's betas: overall size varies most (about 5 % per sigma, see
-# render/synthetic_mano.py SHAPE_DIRECTIONS), the proportions a little less.
+# render/synthetic_mano/mesh.py SHAPE_DIRECTIONS), the proportions a little less.
 BETA_SIGMA = np.array([1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 
 
@@ -241,10 +241,6 @@ def _sequence_hands(
     return hands
 
 
-def _camera_frame(cam: RigCamera, points: np.ndarray) -> np.ndarray:
-    return (points - cam.campos) @ cam.camrot.T
-
-
 # --------------------------------------------------------------------------- pictures
 def _render_frame(
     scene: _Scene,
@@ -269,7 +265,7 @@ def _render_frame(
     verts_w, faces_all = np.concatenate(verts), np.concatenate(faces)
     albedo_all = np.concatenate(albedo)
     normals_w = img.vertex_normals(verts_w, faces_all)  # once per frame, rotated per camera
-    v_cams = np.stack([_camera_frame(cam, verts_w) for cam in cams])
+    v_cams = np.stack([world_to_camera_centred(verts_w, cam.campos, cam.camrot) for cam in cams])
     # One call per image size (the rasterizer runs a call's images in parallel): a mixed call
     # would fill 512x512 canvases for 334x512 images.
     fragments = {}
@@ -404,7 +400,7 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
             dark = look.uniform() < settings.p_dark_image
             pictures = _render_frame(scene, look, cap.cams, hands, frame, cap.subject, dark)
         for b, cam in enumerate(cap.cams):
-            uv = project(_camera_frame(cam, joints), cam.K)
+            uv = project(world_to_camera_centred(joints, cam.campos, cam.camrot), cam.K)
             h, w = cam.hw
             inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
             valid = annotated & inside
@@ -441,7 +437,7 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
 def _rootnet_entry(rng, bbox, cam, joints, hands) -> dict:
     """A RootNet-format record without its annot_id: square crop box and noisy absolute root
     depths (mm)."""
-    depth = _camera_frame(cam, joints[list(ROOT_JOINTS)])[:, 2]
+    depth = world_to_camera_centred(joints[list(ROOT_JOINTS)], cam.campos, cam.camrot)[:, 2]
     present = np.array(["right" in hands, "left" in hands])
     depth = np.where(present, depth, depth[present][0]) + rng.normal(0.0, 25.0, 2)
     x, y, w, h = bbox
