@@ -23,7 +23,6 @@ from torch import nn
 
 from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
-from core.parts import NUM_CLASSES
 from core.paths import mask_cache_path
 from core.progress import progress
 from core.splits import check_split
@@ -33,7 +32,7 @@ from digit.metrics import (
     EvalResult,
     evaluate,
 )
-from digit.segm_metrics import NO_SEGM_OUTPUT, SegmConfusion, confusion_counts
+from digit.segm_metrics import NO_SEGM_OUTPUT, ConfusionAccumulator, SegmConfusion
 
 ROOT_DEPTH_GT = "gt"
 
@@ -93,46 +92,6 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 # ---- running the network ---------------------------------------------------------------------
 
 
-class _SegmCounter:
-    """The dataset-level part confusion matrix, added up batch by batch on the network's device
-    (no label map is kept); `result` gives the `SegmConfusion` of everything seen."""
-
-    def __init__(self) -> None:
-        self.matrix: torch.Tensor | None = None
-        self.images: torch.Tensor | int = 0
-        self.missing: str | None = None
-
-    def add(self, logits: torch.Tensor | None, target, valid) -> None:
-        """logits (B, C, H, W) or None; target (B, H, W) class ids or None; valid (B,) bool."""
-        if logits is None:
-            self.missing = NO_SEGM_OUTPUT
-            return
-        if logits.shape[1] != NUM_CLASSES:
-            self.missing = (
-                f"the network predicts {logits.shape[1]} segmentation classes, not the "
-                f"{NUM_CLASSES} part classes"
-            )
-            return
-        if target is None or valid is None:  # a loader without masks: nothing to count
-            target = torch.zeros(logits.shape[:1] + logits.shape[2:], dtype=torch.int64)
-            valid = torch.zeros(logits.shape[0], dtype=torch.bool)
-        if tuple(target.shape[1:]) != tuple(logits.shape[2:]):
-            raise DigitError(
-                f"evaluation: segmentation is {tuple(logits.shape[2:])} pixels but the mask "
-                f"labels are {tuple(target.shape[1:])}"
-            )
-        target = target.to(logits.device, non_blocking=True)
-        valid = valid.to(logits.device, torch.bool, non_blocking=True)
-        counts = confusion_counts(logits, target, valid)
-        self.matrix = counts if self.matrix is None else self.matrix + counts
-        self.images = self.images + valid.sum()
-
-    def result(self) -> SegmConfusion:
-        if self.missing is not None or self.matrix is None:
-            return SegmConfusion(None, 0, self.missing or NO_SEGM_OUTPUT)
-        return SegmConfusion(self.matrix.cpu().numpy().astype(np.int64), int(self.images))
-
-
 def _batches_count(loader: Iterable) -> int | None:
     try:
         return len(loader)  # type: ignore[arg-type]
@@ -175,7 +134,7 @@ def collect(
     pred_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("uvd", "rel", "prob")}
     gt_parts: dict[str, list[np.ndarray]] = {f.name: [] for f in dataclasses.fields(GroundTruth)}
     total = _batches_count(loader)
-    segm = _SegmCounter()
+    segm = ConfusionAccumulator()
     try:
         with progress(total or 0, "evaluating", enabled=show_progress) as bar:
             for batch in _one_line_errors(loader):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.errors import DigitError
 from core.parts import LEFT_OFFSET, NUM_CLASSES, NUM_PARTS, RIGHT_OFFSET
 
 RIGHT_CLASSES = slice(RIGHT_OFFSET, RIGHT_OFFSET + NUM_PARTS)
@@ -33,7 +34,8 @@ def confusion_counts(
     """Pixel counts of one batch, on the inputs' device.
 
     logits (B, C, H, W) segmentation logits (prediction = argmax over C; ties go to the lower
-    class); target (B, H, W) integer class ids 0..C-1; valid (B,) bool images to count.
+    class); target (B, H, W) integer class ids 0..C-1 (ids >= C are not counted); valid (B,)
+    bool images to count.
     Returns (C, C) int64: [true class, predicted class].
     """
     if logits.shape[1] != num_classes:
@@ -55,6 +57,50 @@ class SegmConfusion:
     matrix: np.ndarray | None
     images: int = 0
     missing: str | None = None
+
+
+class ConfusionAccumulator:
+    """The dataset-level confusion matrix, added up batch by batch on the network's device (no
+    label map is kept); `result` gives the `SegmConfusion` of everything seen."""
+
+    def __init__(self) -> None:
+        self.matrix: torch.Tensor | None = None
+        self.images: torch.Tensor | int = 0
+        self.missing: str | None = None
+
+    def add(self, logits: torch.Tensor | None, target, valid) -> None:
+        """logits (B, C, H, W) or None (no segmentation output); target (B, H, W) class ids and
+        valid (B,) bool, or None for a loader without masks (nothing is counted)."""
+        if logits is None:
+            self.missing = NO_SEGM_OUTPUT
+            return
+        if logits.shape[1] != NUM_CLASSES:
+            self.missing = (
+                f"the network predicts {logits.shape[1]} segmentation classes, not the "
+                f"{NUM_CLASSES} part classes"
+            )
+            return
+        if self.matrix is None:
+            self.matrix = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
+            self.matrix = self.matrix.to(logits.device)
+        if target is None or valid is None:
+            return
+        if tuple(target.shape[1:]) != tuple(logits.shape[2:]):
+            raise DigitError(
+                f"evaluation: segmentation is {tuple(logits.shape[2:])} pixels but the mask "
+                f"labels are {tuple(target.shape[1:])}"
+            )
+        target = target.to(logits.device, non_blocking=True)
+        valid = valid.to(logits.device, torch.bool, non_blocking=True)
+        self.matrix += confusion_counts(logits, target, valid)
+        self.images = self.images + valid.sum()
+
+    def result(self) -> SegmConfusion:
+        """The `SegmConfusion` of the batches added so far (matrix None, with the reason, if the
+        predictions had no 33-class segmentation)."""
+        if self.missing is not None or self.matrix is None:
+            return SegmConfusion(None, 0, self.missing or NO_SEGM_OUTPUT)
+        return SegmConfusion(self.matrix.cpu().numpy().astype(np.int64), int(self.images))
 
 
 def class_iou(matrix) -> np.ndarray:
