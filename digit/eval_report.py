@@ -1,4 +1,5 @@
-"""The files `digit-eval` writes: metrics.json, predictions.npz, per_joint.csv and two PNG plots.
+"""The files `digit-eval` writes: metrics.json, predictions.npz, per_joint.csv and four PNG plots
+(error by joint, MPJPE by interaction degree, 3D PCK per hand, segmentation IoU by part).
 
 All files are first written under temporary names in the output folder and renamed into place
 only once every one of them is complete, so a failure never leaves a half-written file under a
@@ -21,6 +22,8 @@ import numpy as np
 from core.errors import DigitError
 from core.files import atomic_path
 from core.joints import JOINT_NAMES, NUM_JOINTS
+from digit.analysis_plots import figure_module as _figure
+from digit.analysis_plots import plot_iou_by_class, plot_pck
 from digit.metrics import EvalResult
 
 METRICS_JSON = "metrics.json"
@@ -28,15 +31,35 @@ PREDICTIONS_NPZ = "predictions.npz"
 PER_JOINT_CSV = "per_joint.csv"
 JOINT_PLOT = "error_by_joint.png"
 BIN_PLOT = "mpjpe_by_interaction.png"
-OUTPUT_FILES = (METRICS_JSON, PREDICTIONS_NPZ, PER_JOINT_CSV, JOINT_PLOT, BIN_PLOT)
+PCK_PLOT = "pck_3d.png"
+IOU_PLOT = "segm_iou_by_part.png"
+OUTPUT_FILES = (
+    METRICS_JSON,
+    PREDICTIONS_NPZ,
+    PER_JOINT_CSV,
+    JOINT_PLOT,
+    BIN_PLOT,
+    PCK_PLOT,
+    IOU_PLOT,
+)
 
 
 def metrics_dict(result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
     """metrics.json content: `result.summary()` (mpjpe_sh/ih/all, mrrpe mm, handedness_acc,
-    counts, empty_joints, mpjpe_by_bin; NaN -> null) plus `meta` (checkpoint, data, root depth)."""
+    counts, empty_joints, mpjpe_by_bin; the analyses mpjpe_image_mean_by_bin, segm_miou and
+    segmentation, pck_auc and pck_3d, bone_asymmetry_mm and bone_asymmetry; NaN -> null) plus
+    `meta` (checkpoint, data, root depth)."""
     return {
         **result.summary(),
-        "units": {"mpjpe": "mm", "mrrpe": "mm", "handedness_acc": "fraction"},
+        "units": {
+            "mpjpe": "mm",
+            "mrrpe": "mm",
+            "handedness_acc": "fraction",
+            "segm_miou": "fraction",
+            "pck_auc": "fraction",
+            "pck_3d": "fraction of joints per threshold (mm)",
+            "bone_asymmetry_mm": "mm",
+        },
         "protocol": "InterHand2.6M evaluate(): mean over 42 joints of per-joint means",
         **meta,
     }
@@ -51,15 +74,6 @@ def per_joint_csv(result: EvalResult) -> str:
         values = (result.per_joint_sh[j], result.per_joint_ih[j], result.per_joint_all[j])
         writer.writerow([j, JOINT_NAMES[j], *(f"{v:.6f}" for v in values)])
     return buf.getvalue()
-
-
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never open a window
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_error_by_joint(result: EvalResult, path: Path) -> None:
@@ -85,19 +99,34 @@ def plot_error_by_joint(result: EvalResult, path: Path) -> None:
 
 
 def plot_mpjpe_by_bin(result: EvalResult, path: Path) -> None:
-    """Bar chart of MPJPE (mm) by interaction degree (`result.by_bin`), written to `path`."""
+    """Bar chart of MPJPE (mm) by interaction degree (`result.by_bin`): per bin the official
+    pooled number and the mean of per-image MPJPE side by side, with image counts; written to
+    `path`."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
     if result.by_bin:
+        x = np.arange(len(result.by_bin))
+        width = 0.4
         labels = [f"{b.label}\n(n={b.images})" for b in result.by_bin]
-        values = [0.0 if math.isnan(b.value) else b.value for b in result.by_bin]
-        ax.bar(np.arange(len(labels)), values, color="tab:blue")
-        for x, b in enumerate(result.by_bin):
-            if math.isnan(b.value):  # no image, or some joint without a valid sample
-                ax.text(x, 0, "n/a", ha="center", va="bottom")
-        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
-        ax.set_xlabel("IoU of the ground-truth left and right hand masks")
-        ax.set_ylabel("MPJPE (mm)")
+        series = (
+            ("official pooled (mean of per-joint means)", "tab:blue", -width / 2, "value"),
+            ("mean of per-image MPJPE (images scored)", "tab:orange", width / 2, "image_mean"),
+        )
+        for name, colour, shift, attr in series:
+            values = np.array([getattr(b, attr) for b in result.by_bin], dtype=np.float64)
+            ax.bar(x + shift, np.nan_to_num(values), width, color=colour, label=name)
+            for k, b in enumerate(result.by_bin):
+                # n/a: no image, or (pooled) some joint without a valid sample in the bin
+                text = "n/a" if np.isnan(values[k]) else f"{values[k]:.1f}"
+                if attr == "image_mean" and not np.isnan(values[k]):
+                    text += f"\n({b.images_scored})"
+                ax.text(x[k] + shift, np.nan_to_num(values[k]), text, ha="center", va="bottom",
+                        fontsize=7)  # fmt: skip
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set_xlabel("IoU of the ground-truth left and right hand masks (n = images)")
+        ax.set_ylabel("MPJPE (mm, root-relative)")
+        ax.margins(y=0.15)
+        ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no interaction degree: no mask cache", ha="center", va="center")
         ax.set_axis_off()
@@ -145,6 +174,8 @@ def write_outputs(
         PER_JOINT_CSV: lambda p: p.write_text(per_joint_csv(result)),
         JOINT_PLOT: lambda p: plot_error_by_joint(result, p),
         BIN_PLOT: lambda p: plot_mpjpe_by_bin(result, p),
+        PCK_PLOT: lambda p: plot_pck(result, p),
+        IOU_PLOT: lambda p: plot_iou_by_class(result, p),
     }
     # Every file is written before any is renamed into place: a failure leaves none of them.
     with ExitStack() as stack:
@@ -180,8 +211,41 @@ def format_summary(result: EvalResult, root_depth_source: str) -> str:
             names = ", ".join(JOINT_NAMES[j] for j in empty)
             lines.append(f"  note: no valid {pool}-hand sample for {names} (MPJPE is n/a)")
     for b in result.by_bin:
-        lines.append(f"  by interaction {b.label:<12} {mm(b.value)}  ({b.images} images)")
+        lines.append(
+            f"  by interaction {b.label:<12} {mm(b.value)}  ({b.images} images; "
+            f"per-image mean {mm(b.image_mean).strip()} over {b.images_scored})"
+        )
+    lines += analysis_lines(result)
     return "\n".join(lines)
+
+
+def analysis_lines(result: EvalResult) -> list[str]:
+    """The summary's analysis lines: segmentation mIoU (or why there is none), the 3D PCK AUC
+    over 0-50 mm and the left/right bone-length asymmetry (predicted, and ground truth)."""
+
+    def frac(x: float) -> str:
+        return "n/a" if math.isnan(x) else f"{x:.3f}"
+
+    def mm(x: float) -> str:
+        return "n/a" if math.isnan(x) else f"{x:.2f} mm"
+
+    segm = result.segm
+    if segm is None or segm.missing is not None:
+        seg = f"segmentation mIoU n/a ({segm.missing if segm else 'not evaluated'})"
+    else:
+        seg = (
+            f"segmentation mIoU {frac(segm.miou)} (right {frac(segm.miou_right)}, left "
+            f"{frac(segm.miou_left)}, background {frac(segm.background_iou)}; "
+            f"{segm.images} images)"
+        )
+    pck = result.pck
+    auc = "n/a" if pck is None else f"{frac(pck.auc_both)} (right {frac(pck.auc_right)}, left "
+    auc += "" if pck is None else f"{frac(pck.auc_left)})"
+    asym = (
+        f"bone asymmetry |R-L| {mm(result.bone_asymmetry)} (ground truth "
+        f"{mm(result.bone_asymmetry_gt)}; {result.n_bone_asymmetry} interacting images)"
+    )
+    return [f"  {seg}", f"  3D PCK AUC 0-50 mm {auc}; {asym}"]
 
 
 def format_comparison(rows: dict[str, dict[str, Any]]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from digit.metrics import (
     EvalResult,
     evaluate,
 )
+from digit.segm_metrics import NO_SEGM_OUTPUT, ConfusionAccumulator, SegmConfusion
 
 ROOT_DEPTH_GT = "gt"
 
@@ -43,13 +44,16 @@ class Predictions:
     image_id (N,) int64; joints_uvd_img (N, 42, 3) float64: u, v in original image pixels (crop
     warp undone), d = depth relative to the joint's own hand root, mm (as predicted);
     rel_root_depth_mm (N,) float64 predicted left root minus right root depth, mm;
-    handedness_prob (N, 2) float64 sigmoid of the (right, left) logits.
+    handedness_prob (N, 2) float64 sigmoid of the (right, left) logits; segm: the part
+    segmentation's confusion matrix against the valid ground-truth masks (`SegmConfusion`; its
+    matrix is None, with the reason, for predictions without a 33-class segmentation).
     """
 
     image_id: np.ndarray
     joints_uvd_img: np.ndarray
     rel_root_depth_mm: np.ndarray
     handedness_prob: np.ndarray
+    segm: SegmConfusion = field(default_factory=lambda: SegmConfusion(None, 0, NO_SEGM_OUTPUT))
 
     def __len__(self) -> int:
         return len(self.image_id)
@@ -118,8 +122,9 @@ def collect(
     show_progress: bool = False,
 ) -> tuple[Predictions, GroundTruth]:
     """Run `net` (eval mode, no grad; autocast to `amp_dtype` unless None) over `loader` and
-    gather the
-    predictions and the ground truth, both sorted into data.json order by `Batch.index`.
+    gather the predictions and the ground truth, both sorted into data.json order by
+    `Batch.index`. The part segmentation (argmax of `segm_logits`) is scored against the masks of
+    `Batch.segm_valid` images as one confusion matrix, added up per batch (`Predictions.segm`).
 
     Raises DigitError if the loader yields nothing or the same image twice.
     """
@@ -129,6 +134,7 @@ def collect(
     pred_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("uvd", "rel", "prob")}
     gt_parts: dict[str, list[np.ndarray]] = {f.name: [] for f in dataclasses.fields(GroundTruth)}
     total = _batches_count(loader)
+    segm = ConfusionAccumulator()
     try:
         with progress(total or 0, "evaluating", enabled=show_progress) as bar:
             for batch in _one_line_errors(loader):
@@ -140,6 +146,7 @@ def collect(
                 )
                 pred_parts["rel"].append(_numpy(out.rel_root_depth_mm).reshape(-1))
                 pred_parts["prob"].append(_numpy(torch.sigmoid(out.handedness_logits.float())))
+                segm.add(out.segm_logits, batch.segm_target, batch.segm_valid)
                 for name in gt_parts:
                     gt_parts[name].append(getattr(batch, name).detach().cpu().numpy())
                 bar.advance()
@@ -164,6 +171,7 @@ def collect(
         joints_uvd_img=np.concatenate(pred_parts["uvd"])[order],
         rel_root_depth_mm=np.concatenate(pred_parts["rel"])[order],
         handedness_prob=np.concatenate(pred_parts["prob"])[order],
+        segm=segm.result(),
     )
     return preds, gt
 
@@ -232,6 +240,7 @@ def evaluate_predictions(
         gt.hand_type_code,
         gt.hand_type_valid,
         lr_iou=gt.lr_iou if use_iou else None,
+        segm=preds.segm,
     )
 
 

@@ -23,6 +23,14 @@ from core.joints import (
     ROOT_OF_JOINT,
     with_root_validity,
 )
+from core.parts import class_table
+from digit.pose_analysis import (
+    PCKCurves,
+    bone_asymmetry_per_image,
+    bone_pair_valid,
+    pck_by_hand,
+)
+from digit.segm_metrics import NO_SEGM_OUTPUT, SegmConfusion, SegmScores, segm_scores
 
 # Interaction degree bins (IoU of the ground-truth left and right full-hand masks, paper Fig. 8).
 BIN_SINGLE = "single"
@@ -242,30 +250,51 @@ def interaction_bins(lr_iou) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BinMPJPE:
-    """MPJPE of one interaction-degree bin: official pooled formula over the bin's images.
+    """MPJPE of one interaction-degree bin.
 
-    value mm (NaN if a joint is empty or the bin has no image); images: how many; empty_joints.
+    value mm: the official pooled formula over the bin's images (NaN if a joint is empty or the
+    bin has no image); images: how many; empty_joints. image_mean mm: the mean of the per-image
+    MPJPE (`mpjpe_per_image`) over the bin's images that have one (a different metric, defined
+    for small bins too), NaN if none; images_scored: how many images it averages.
     """
 
     label: str
     value: float
     images: int
     empty_joints: tuple[int, ...]
+    image_mean: float = float("nan")
+    images_scored: int = 0
+
+
+def mean_by_bin(per_image, bins, label: str) -> tuple[float, int]:
+    """per_image (N,) values with NaN where undefined; bins (N,) labels -> (mean of the finite
+    values of the images labelled `label`, NaN if none; how many there are)."""
+    v = np.asarray(per_image, dtype=np.float64)
+    labels = np.asarray(bins, dtype=object)
+    if labels.shape != v.shape:
+        raise ValueError(f"bins: shape {labels.shape}, expected {v.shape}")
+    sel = v[(labels == label) & np.isfinite(v)]
+    return (float(sel.mean()) if sel.size else float("nan")), int(sel.size)
 
 
 def mpjpe_by_bin(errors, bins) -> tuple[BinMPJPE, ...]:
     """errors (N, 42) mm with NaN; bins (N,) labels of `interaction_bins` -> one entry per bin.
 
-    Each bin uses `mpjpe_pooled` (mean of per-joint means, wrists at 0) over its own images, in
-    `INTERACTION_BINS` order, then `BIN_UNBINNED` if any image carries that label.
+    Each bin uses `mpjpe_pooled` (mean of per-joint means, wrists at 0) over its own images, and
+    the mean of their per-image MPJPE, in `INTERACTION_BINS` order, then `BIN_UNBINNED` if any
+    image carries that label.
     """
     labels = np.asarray(bins, dtype=object)
+    per_image = mpjpe_per_image(errors)
     out = []
     extra = (BIN_UNBINNED,) if (labels == BIN_UNBINNED).any() else ()
     for label in (*INTERACTION_BINS, *extra):
         mask = labels == label
         value, per_joint = mpjpe_pooled(errors, mask)
-        out.append(BinMPJPE(label, value, int(mask.sum()), empty_joints(per_joint)))
+        image_mean, scored = mean_by_bin(per_image, labels, label)
+        out.append(
+            BinMPJPE(label, value, int(mask.sum()), empty_joints(per_joint), image_mean, scored)
+        )
     return tuple(out)
 
 
@@ -293,6 +322,12 @@ class EvalResult:
     not applicable, handedness_image (N,) 1/0/NaN, interaction_bin (N,) labels ("unbinned" for
     interacting images when no IoU was given); by_bin MPJPE per interaction-degree bin (empty if
     no IoU was given).
+    The paper's analyses (not part of the official protocol): pck (`PCKCurves`, root-relative
+    3D PCK per hand over 0-50 mm and its AUC); bone_asym_image / bone_asym_gt_image (N,) mm
+    left/right bone-length asymmetry of the predicted / true camera-frame joints (NaN where not
+    interacting or no bone is valid on both hands), their means bone_asymmetry /
+    bone_asymmetry_gt over n_bone_asymmetry images; segm (`SegmScores`, part mIoU from one
+    dataset-level confusion matrix, NaN with the reason where there is none).
     """
 
     mpjpe_sh: float
@@ -318,6 +353,13 @@ class EvalResult:
     handedness_image: np.ndarray
     interaction_bin: np.ndarray
     by_bin: tuple[BinMPJPE, ...] = field(default=())
+    pck: PCKCurves | None = None
+    bone_asym_image: np.ndarray | None = None
+    bone_asym_gt_image: np.ndarray | None = None
+    bone_asymmetry: float = float("nan")
+    bone_asymmetry_gt: float = float("nan")
+    n_bone_asymmetry: int = 0
+    segm: SegmScores | None = None
 
     def summary(self) -> dict:
         """The scalar metrics and counts as a JSON-ready dict (NaN -> None)."""
@@ -346,7 +388,78 @@ class EvalResult:
             "mpjpe_by_bin": {
                 b.label: {"mpjpe": num(b.value), "images": b.images} for b in self.by_bin
             },
+            "mpjpe_image_mean_by_bin": {
+                b.label: {"mpjpe": num(b.image_mean), "images": b.images_scored}
+                for b in self.by_bin
+            },
+            **analysis_summary(self),
         }
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def pck_summary(pck: PCKCurves | None) -> dict:
+    """The "pck_auc" and "pck_3d" entries of `EvalResult.summary` (None where undefined)."""
+    if pck is None:
+        return {"pck_auc": None, "pck_3d": None}
+    return {
+        "pck_auc": _num(pck.auc_both),
+        "pck_3d": {
+            "thresholds_mm": [float(t) for t in pck.thresholds],
+            "right": [_num(v) for v in pck.right],
+            "left": [_num(v) for v in pck.left],
+            "both": [_num(v) for v in pck.both],
+            "auc": {
+                "right": _num(pck.auc_right),
+                "left": _num(pck.auc_left),
+                "both": _num(pck.auc_both),
+            },
+            "joints": {"right": pck.joints_right, "left": pck.joints_left},
+            "rule": "root-relative error <= threshold over valid non-root joints; "
+            "AUC = trapezoid area over 0-50 mm / 50 mm",
+        },
+    }
+
+
+def segm_summary(segm: SegmScores | None) -> dict:
+    """The "segm_miou" and "segmentation" entries of `EvalResult.summary` (None where undefined,
+    with the reason under "missing")."""
+    if segm is None:
+        segm = segm_scores(SegmConfusion(None, 0, NO_SEGM_OUTPUT))
+    names = [c.name for c in class_table()]
+    return {
+        "segm_miou": _num(segm.miou),
+        "segmentation": {
+            "miou": _num(segm.miou),
+            "miou_right": _num(segm.miou_right),
+            "miou_left": _num(segm.miou_left),
+            "background_iou": _num(segm.background_iou),
+            "per_class_iou": {n: _num(v) for n, v in zip(names, segm.per_class, strict=True)},
+            "images": segm.images,
+            "missing": segm.missing,
+            "rule": "one confusion matrix over the valid-mask images; mIoU = mean IoU over the "
+            "part classes 1..32 present in ground truth or prediction (absent from both: "
+            "excluded); background reported alone",
+        },
+    }
+
+
+def analysis_summary(r: EvalResult) -> dict:
+    """The paper-analysis entries of `EvalResult.summary`: segmentation, PCK, bone asymmetry."""
+    return {
+        **segm_summary(r.segm),
+        **pck_summary(r.pck),
+        "bone_asymmetry_mm": _num(r.bone_asymmetry),
+        "bone_asymmetry": {
+            "pred_mm": _num(r.bone_asymmetry),
+            "gt_mm": _num(r.bone_asymmetry_gt),
+            "images": r.n_bone_asymmetry,
+            "rule": "interacting images; mean over the bones valid on both hands of "
+            "|right length - left length| of the camera-frame joints",
+        },
+    }
 
 
 def evaluate(
@@ -361,6 +474,7 @@ def evaluate(
     hand_type,
     hand_type_valid,
     lr_iou=None,
+    segm: SegmConfusion | None = None,
 ) -> EvalResult:
     """The official InterHand2.6M evaluation of N images (steps 1-4 of the reference).
 
@@ -370,7 +484,8 @@ def evaluate(
     RootNet; focal, princpt (N, 2) px; gt_cam (N, 42, 3) ground-truth camera mm; joint_valid
     (N, 42) bool; hand_type (N,) names or codes; hand_type_valid (N,) bool; lr_iou (N,) optional
     IoU of the ground-truth hand masks for the interaction-degree bins (single-hand images are
-    always binned "single", whatever their IoU). Inputs are never modified.
+    always binned "single", whatever their IoU); segm the part-segmentation confusion matrix
+    the evaluator accumulated (None: no segmentation was predicted). Inputs are never modified.
     """
     codes = hand_type_codes(hand_type)
     joints_cam = backproject_joints(joints_uvd_img, abs_depth, focal, princpt)
@@ -395,6 +510,9 @@ def evaluate(
         known = ~single & np.isfinite(iou)
         bins[known] = interaction_bins(iou[known])
         by_bin = mpjpe_by_bin(errors, bins)
+    pairs = bone_pair_valid(joint_valid, inter)
+    asym = bone_asymmetry_per_image(joints_cam, pairs)
+    asym_gt = bone_asymmetry_per_image(gt_cam, pairs)
     return EvalResult(
         mpjpe_sh=sh,
         mpjpe_ih=ih,
@@ -419,4 +537,11 @@ def evaluate(
         handedness_image=_frozen(hand_img),
         interaction_bin=_frozen(bins),
         by_bin=by_bin,
+        pck=pck_by_hand(errors),
+        bone_asym_image=_frozen(asym),
+        bone_asym_gt_image=_frozen(asym_gt),
+        bone_asymmetry=_nanmean(asym),
+        bone_asymmetry_gt=_nanmean(asym_gt),
+        n_bone_asymmetry=int(np.isfinite(asym).sum()),
+        segm=segm_scores(segm if segm is not None else SegmConfusion(None, 0, NO_SEGM_OUTPUT)),
     )

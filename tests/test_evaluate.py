@@ -463,6 +463,42 @@ def test_end_to_end_with_the_dataset(
     assert metrics["counts"]["images"] == 4 and metrics["checkpoint"]["format"] == "digit-ckpt"
 
 
+def test_end_to_end_writes_the_analysis(
+    synthetic_root, mask_cache_train, tiny_checkpoint, tmp_path, monkeypatch, capsys
+):
+    """`digit-eval` with masks: the paper's analyses reach metrics.json, the summary and the
+    pictures (values are checked by hand in tests/test_analysis_metrics.py)."""
+    from digit.data.dataset import InterHandDataset
+
+    out = tmp_path / "out"
+    code, stdout, err = _run_cli(
+        monkeypatch,
+        capsys,
+        *("--checkpoint", tiny_checkpoint, "--split", "train", "--data-root", synthetic_root),
+        *("--masks", mask_cache_train.parent, "--out", out, "--limit", 6, "--batch-size", 4),
+    )
+    assert code == 0, err
+    assert "segmentation mIoU" in stdout and "3D PCK AUC" in stdout and "bone asymmetry" in stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(eval_report.OUTPUT_FILES)
+    for name in (eval_report.PCK_PLOT, eval_report.IOU_PLOT, eval_report.BIN_PLOT):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((out / "metrics.json").read_text())
+    ds = InterHandDataset(synthetic_root, "train", mask_cache_train, train=False, limit=6)
+    valid_masks = sum(bool(ds[i]["segm_valid"]) for i in range(len(ds)))
+    seg = metrics["segmentation"]
+    assert valid_masks > 0 and seg["images"] == valid_masks and seg["missing"] is None
+    assert 0.0 <= metrics["segm_miou"] <= 1.0 and metrics["segm_miou"] == seg["miou"]
+    assert len(seg["per_class_iou"]) == 33 and "left_thumb3" in seg["per_class_iou"]
+    pck = metrics["pck_3d"]
+    assert pck["thresholds_mm"] == [float(t) for t in range(51)]
+    assert len(pck["right"]) == len(pck["left"]) == len(pck["both"]) == 51
+    assert metrics["pck_auc"] == pck["auc"]["both"] and 0.0 <= metrics["pck_auc"] <= 1.0
+    asym = metrics["bone_asymmetry"]
+    assert set(asym) >= {"pred_mm", "gt_mm", "images"}
+    assert metrics["bone_asymmetry_mm"] == asym["pred_mm"]
+    assert set(metrics["mpjpe_image_mean_by_bin"]) == set(metrics["mpjpe_by_bin"])
+
+
 def test_cli_corrupt_image_is_one_line(
     synthetic_root, tiny_checkpoint, tmp_path, monkeypatch, capsys
 ):
