@@ -1,8 +1,8 @@
 """A whole `digit-demo` run: check every input, predict in batches, lift to 3D, draw, record.
 
-Writes `out/<stem>_pred.png` per image (unless told not to) and one `out/predictions.json`. Every input (the output
-folder, every image and its box) is checked before anything is written, so a bad input ends the
-run with one DigitError line and no output.
+Writes `out/<stem>_pred.png` per image (unless told not to) and one `out/predictions.json`.
+Every input (the output folder, every image and its box) is checked before anything is written,
+so a bad input ends the run with one DigitError line and no output.
 """
 
 from __future__ import annotations
