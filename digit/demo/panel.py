@@ -30,6 +30,7 @@ PRED_RGB = ("#d62728", "#1f77b4")  # right, left
 GT_RGB = ("#f7a08a", "#8cc4e8")  # the same hues, pale
 CROP_BOX_RGB = "#ffd700"
 TILE_IN = 3.0  # inches per tile (100 dpi)
+PARTS_LEGEND_IN = 1.3  # room on the right for the parts legend
 # (name, camera axis shown horizontally, vertically, whether the vertical axis points down)
 VIEWS = (
     ("3D front (camera view)", 0, 1, True),
@@ -176,8 +177,13 @@ def prediction_figure(
     if pred.segmentation is not None:
         top.append(("predicted parts", "parts"))
     cols = max(len(top), len(VIEWS))
-    fig = plt.figure(figsize=(TILE_IN * cols, 2 * TILE_IN + 0.6), dpi=100)
-    grid = fig.add_gridspec(2, cols, hspace=0.28, wspace=0.3, top=0.87, bottom=0.1)
+    legend_in = PARTS_LEGEND_IN if pred.segmentation is not None else 0.0
+    width = TILE_IN * cols + legend_in
+    fig = plt.figure(figsize=(width, 2 * TILE_IN + 0.6), dpi=100)
+    grid = fig.add_gridspec(
+        2, cols, hspace=0.28, wspace=0.3, top=0.87, bottom=0.1, left=0.05,
+        right=1 - (legend_in + 0.1) / width,
+    )  # fmt: skip
     for col, (name, kind) in enumerate(top):
         ax = fig.add_subplot(grid[0, col])
         if kind is None:
@@ -212,6 +218,6 @@ def save_figure(fig, path: Path) -> None:
 
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
