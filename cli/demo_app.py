@@ -1,5 +1,6 @@
 """`digit-demo`: predictions on images, as pictures."""
 
+import time
 from pathlib import Path
 
 import torch
@@ -10,8 +11,10 @@ from core.errors import DigitError
 from core.files import check_output_dir
 from core.image_io import load_rgb
 from digit.checkpoint import load_network
+from digit.demo.inputs import parse_bbox
+from digit.demo.intrinsics import FOCAL_PER_LONG_SIDE, parse_focal, parse_princpt
+from digit.demo.run import DEFAULT_BATCH_SIZE, run_demo
 from digit.image_inputs import expand_image_paths
-from digit.visualize import parse_bbox, run_demo
 
 app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
 
@@ -38,43 +41,78 @@ def demo(
         None, "--data-root", help="With --split (default: the synthetic dataset)."
     ),
     count: int = typer.Option(4, "--count", help="With --split: how many images."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", help="Images per network call."
+    ),
+    focal: str | None = typer.Option(
+        None,
+        "--focal",
+        help=f"Focal length F or FX,FY in pixels (default: {FOCAL_PER_LONG_SIDE} x the image's "
+        "long side, as InterHand2.6M's cameras; with --split, the dataset camera's).",
+    ),
+    princpt: str | None = typer.Option(
+        None,
+        "--princpt",
+        help="Principal point X,Y in pixels (default: the image centre; with --split, the "
+        "dataset camera's).",
+    ),
+    pictures: bool = typer.Option(
+        True, "--pictures/--no-pictures", help="Draw <stem>_pred.png (or write the JSON only)."
+    ),
 ) -> None:
-    """Draw predicted joints and part segmentation for each image into --out
-    (<stem>_pred.png per image, plus predictions.json)."""
+    """Draw each image's predicted hands (2D, part segmentation, 3D views; with --split next
+    to the ground truth and the error) into --out: <stem>_pred.png per image, plus
+    predictions.json (2D joints, root-relative 3D joints in mm, handedness, crop, intrinsics)."""
+    started = time.perf_counter()
+    focal_px = None if focal is None else parse_focal(focal)
+    princpt_px = None if princpt is None else parse_princpt(princpt)
+    if batch_size < 1:
+        raise DigitError(f"--batch-size: must be at least 1, got {batch_size}")
+    truths = None
     if split is not None:
         if images or bbox is not None:
             raise DigitError("--split: give either IMAGE... (with --bbox) or --split, not both")
-        images, box = _split_images(split, data_root, count)
+        images, box, truths = _split_images(split, data_root, count)
     elif not images:
         raise DigitError("IMAGE...: no image given (or pass --split to use a dataset's images)")
     else:
         images = expand_image_paths(images)
         box = None if bbox in (None, "whole") else parse_bbox(bbox)
+    # bad inputs first (reading is cheap next to detection), so a wrong output, checkpoint or
+    # image is the one error line, not "no hands found" or a bar cut short
+    check_output_dir(out)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    net, info = load_network(checkpoint, device)
     extra = None
     if split is None and bbox is None:
-        # bad inputs first (reading is cheap next to detection), so a wrong output, checkpoint
-        # or image is the one error line, not "no hands found" or a bar cut short
-        check_output_dir(out)
-        load_network(checkpoint, "cpu")
         for path in images:
             load_rgb(path)
         from digit.detect.demo_boxes import detect_hand_boxes
 
         images, box, extra = detect_hand_boxes(images, typer.echo)
-    records = run_demo(images, checkpoint, out, bbox=box, device=device, extra=extra)
-    typer.echo(f"wrote {len(records)} panels and predictions.json to {out}")
+    result = run_demo(
+        images, net, info, out, bbox=box, extra=extra, truths=truths, focal=focal_px,
+        princpt=princpt_px, batch_size=batch_size, started=started, pictures=pictures,
+    )  # fmt: skip
+    what = f"{len(result.records)} panels and " if pictures else ""
+    typer.echo(f"wrote {what}predictions.json ({len(result.records)} images) to {out}")
+    typer.echo(result.summary())
 
 
-def _split_images(split: str, data_root: Path | None, count: int) -> tuple[list[Path], list]:
-    """`count` images spread over a split, each with its annotated bbox."""
+def _split_images(split: str, data_root: Path | None, count: int) -> tuple[list, list, list]:
+    """`count` images spread over a split, each with its annotated bbox and ground truth."""
     from core.interhand.reader import InterHandSplit
+    from digit.demo.truth import ImageTruth
     from render.preview import spread_indices
     from render.synthetic_data.default import prepare_data_root
 
     data = InterHandSplit.from_root(prepare_data_root(data_root), split)
-    indices = spread_indices(len(data), count)
-    return [data.image_path(i) for i in indices], [data[i].bbox for i in indices]
+    records = [data[i] for i in spread_indices(len(data), count)]
+    return (
+        [r.image_path for r in records],
+        [r.bbox for r in records],
+        [ImageTruth.from_record(r) for r in records],
+    )
 
 
 main = run(app, "digit-demo")

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import DigitError
 from digit.detect.models import INSTALL_HINT
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null meanwhile: LiteRT's C++ code writes "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU." there while allocating tensors, and no setting
+    turns it off. Its failures still arrive as Python exceptions carrying their message."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class TFLiteModel:
@@ -19,7 +39,8 @@ class TFLiteModel:
         except ImportError:
             raise DigitError(f"hand detection needs a TFLite runtime: {INSTALL_HINT}") from None
         self._interp = Interpreter(model_path=str(path), num_threads=threads)
-        self._interp.allocate_tensors()
+        with _native_stderr_silenced():
+            self._interp.allocate_tensors()
         (self._input,) = self._interp.get_input_details()
         self._outputs = self._interp.get_output_details()
 

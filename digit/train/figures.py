@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw
 from core.drawing import draw_skeleton, overlay_mask
 from digit.data.batch import Batch
 from digit.data.crop import upsample_labels_nearest
+from digit.demo.predict import segmentation_classes
 from digit.model.config import FEATURE_STRIDE
-from digit.visualize import segmentation_classes
 
 GRID_COLUMNS = ("input", "GT joints", "predicted joints", "GT parts", "predicted parts")
 _TITLE_H = 14

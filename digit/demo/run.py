@@ -1,0 +1,174 @@
+"""A whole `digit-demo` run: check every input, predict in batches, lift to 3D, draw, record.
+
+Writes `out/<stem>_pred.png` per image (unless told not to) and one `out/predictions.json`.
+Every input (the output folder, every image and its box) is checked before anything is written,
+so a bad input ends the run with one DigitError line and no output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import DigitError
+from core.files import atomic_write_bytes
+from core.image_io import load_rgb
+from core.joints import SIDES
+from core.progress import progress
+from digit.demo.inputs import check_box_on_image
+from digit.demo.intrinsics import Intrinsics, image_intrinsics
+from digit.demo.lift import Hands3D, lift_prediction
+from digit.demo.panel import prediction_figure, save_figure
+from digit.demo.predict import crop_batch, hands_shown, run_network, undo_crops
+from digit.demo.record import image_record, run_document
+from digit.demo.truth import GT_ROOT_DEPTH, ImageTruth, image_mpjpe
+from digit.model import DigitNet
+
+DEFAULT_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """records: the JSON record of each image; network_s: seconds spent in the network
+    (batched forward passes); total_s: seconds of the whole run; batch_size."""
+
+    records: list[dict]
+    network_s: float
+    total_s: float
+    batch_size: int
+
+    def speed(self) -> dict:
+        n = len(self.records)
+        return {
+            "images": n,
+            "batch_size": self.batch_size,
+            "network_s": self.network_s,
+            "network_images_per_s": n / self.network_s if self.network_s > 0 else None,
+            "total_s": self.total_s,
+            "overall_images_per_s": n / self.total_s if self.total_s > 0 else None,
+        }
+
+    def summary(self) -> str:
+        """One line: images per second of the network stage and of the whole run."""
+        s = self.speed()
+        net = s["network_images_per_s"] or float("inf")
+        overall = s["overall_images_per_s"] or float("inf")
+        return (
+            f"{s['images']} images in {self.total_s:.1f} s: network {net:.1f} images/s "
+            f"(batches of {self.batch_size}), overall {overall:.2f} images/s"
+        )
+
+
+def panel_names(images: list[Path]) -> list[str]:
+    """`<stem>_pred.png`, with `-2`, `-3`, ... added to repeated stems."""
+    names, seen = [], {}
+    for path in images:
+        n = seen[path.stem] = seen.get(path.stem, 0) + 1
+        names.append(f"{path.stem}_pred.png" if n == 1 else f"{path.stem}-{n}_pred.png")
+    return names
+
+
+def _title(
+    path: Path, error: tuple[float, np.ndarray] | None, camera: Intrinsics, hands: Hands3D
+) -> str:
+    """The picture's title: the image, the error (with ground truth), then the intrinsics and
+    root depths used."""
+    first = path.name
+    if error is not None and np.isfinite(error[0]):
+        per_hand = ", ".join(
+            f"{side} {e:.1f}" for side, e in zip(SIDES, error[1], strict=True) if np.isfinite(e)
+        )
+        first += f": root-relative MPJPE {error[0]:.1f} mm ({per_hand})"
+    fx, fy = camera.focal
+    focal = f"{fx:.0f}" if round(fx) == round(fy) else f"{fx:.0f},{fy:.0f}"
+    depths = ", ".join(
+        f"{side} {z:.0f} mm ({src})"
+        for side, z, src in zip(SIDES, hands.root_depth, hands.root_depth_source, strict=True)
+    )
+    return f"{first}\nfocal {focal} px ({camera.focal_source}); root depth {depths}"
+
+
+def _check_inputs(images: list[Path], boxes: list, out: Path, batch_size: int) -> None:
+    if batch_size < 1:
+        raise DigitError(f"--batch-size: must be at least 1, got {batch_size}")
+    if out.exists() and not out.is_dir():
+        raise DigitError(f"--out {out}: is a file, not a folder")
+    for path, box in zip(images, boxes, strict=True):
+        check_box_on_image(path, box, load_rgb(path).shape[:2])
+
+
+def run_demo(
+    images: list[Path],
+    net: DigitNet,
+    info: dict,
+    out: Path,
+    *,
+    bbox: np.ndarray | list[np.ndarray] | None = None,
+    extra: list[dict] | None = None,
+    truths: list[ImageTruth] | None = None,
+    focal: np.ndarray | None = None,
+    princpt: np.ndarray | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    started: float | None = None,
+    pictures: bool = True,
+    show_progress: bool = True,
+) -> DemoRun:
+    """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
+
+    net, info: `digit.checkpoint.load_network`'s network (eval mode, on its device) and info.
+    bbox: one (4,) box [x, y, w, h] for all images, a list with one box per image, or None
+    (each whole image). extra: per image, more fields for its JSON record (e.g. detections).
+    truths: per image, its ground truth (then the dataset camera and the true root depths are
+    used, and the error is drawn and recorded). focal (2,), princpt (2,): the intrinsics for
+    every image (default: `digit.demo.intrinsics`). started: `time.perf_counter()` at the
+    start of the whole command, for the overall speed (default: now). pictures: False writes
+    the JSON only (records then have "panel": null).
+    """
+    started = time.perf_counter() if started is None else started
+    images, out = [Path(p) for p in images], Path(out)
+    boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
+    _check_inputs(images, boxes, out, batch_size)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DigitError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    device = next(net.parameters()).device
+    names, records, network_s = panel_names(images), [], 0.0
+    with progress(len(images), "digit-demo", enabled=show_progress) as bar:
+        for start in range(0, len(images), batch_size):
+            todo = range(start, min(start + batch_size, len(images)))
+            pixels = [load_rgb(images[i]) for i in todo]
+            batch = crop_batch(pixels, [boxes[i] for i in todo], net.config.input_size, device)
+            tic = time.perf_counter()
+            output = run_network(net, batch.crops)
+            network_s += time.perf_counter() - tic
+            for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
+                truth = truths[i] if truths is not None else None
+                camera = image_intrinsics(
+                    image.shape[:2], focal, princpt,
+                    (truth.focal, truth.princpt) if truth is not None else None,
+                )  # fmt: skip
+                known = None
+                if truth is not None:
+                    known = np.where(truth.root_valid, truth.root_depth, np.nan)
+                hands = lift_prediction(
+                    pred.joints_uvd_img, pred.rel_root_depth_mm, camera,
+                    hands_shown(pred.handedness_prob), known, GT_ROOT_DEPTH,
+                )  # fmt: skip
+                error = image_mpjpe(hands.joints_cam, truth) if truth is not None else None
+                if pictures:
+                    title = _title(images[i], error, camera, hands)
+                    fig = prediction_figure(image, pred, hands, title, truth)
+                    save_figure(fig, out / names[i])
+                name = names[i] if pictures else None
+                record = image_record(images[i], name, pred, camera, hands, truth, error)
+                records.append(record | (extra[i] if extra else {}))
+                bar.advance(1)
+    run = DemoRun(records, network_s, time.perf_counter() - started, batch_size)
+    doc = run_document(info, records, run.speed())
+    atomic_write_bytes(out / "predictions.json", json.dumps(doc, indent=1).encode())
+    return run
