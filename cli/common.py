@@ -4,10 +4,18 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import typer
 
 from core.errors import DigitError, one_line
+
+
+def data_root_option(
+    help_text: str = "InterHand2.6M-layout root (default: the synthetic dataset).",
+) -> Any:
+    """The `--data-root` option every data-reading command takes (one wording, one default)."""
+    return typer.Option(None, "--data-root", help=help_text)
 
 
 def make_app(help_text: str) -> typer.Typer:

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 import typer
 
-from cli.common import make_app, run
+from cli.common import data_root_option, make_app, run
 from core.errors import DigitError
 from core.files import check_output_dir
 from core.image_io import load_rgb
@@ -37,9 +37,7 @@ def demo(
     split: str | None = typer.Option(
         None, "--split", help="Instead of IMAGE...: images of this split, with their bboxes."
     ),
-    data_root: Path | None = typer.Option(
-        None, "--data-root", help="With --split (default: the synthetic dataset)."
-    ),
+    data_root: Path | None = data_root_option("With --split (default: the synthetic dataset)."),
     count: int = typer.Option(4, "--count", help="With --split: how many images."),
     batch_size: int = typer.Option(
         DEFAULT_BATCH_SIZE, "--batch-size", help="Images per network call."

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import typer
 
-from cli.common import make_app, run
+from cli.common import data_root_option, make_app, run
 from digit.eval_report import format_comparison, format_summary
 from digit.evaluate import ROOT_DEPTH_GT, run_evaluation
 
@@ -20,9 +20,7 @@ def evaluate(
         ..., "--checkpoint", help="Checkpoint (.pt): this project's or the released DIGIT one."
     ),
     split: str = typer.Option("test", "--split", help="val | test (train also works)"),
-    data_root: Path | None = typer.Option(
-        None, "--data-root", help="InterHand2.6M-layout root (default: the synthetic dataset)."
-    ),
+    data_root: Path | None = data_root_option(),
     masks: Path | None = typer.Option(
         None,
         "--masks",

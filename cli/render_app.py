@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import make_app, run
+from cli.common import data_root_option, make_app, run
 
 app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic stand-in).")
 
@@ -51,9 +51,7 @@ def make_synthetic(
 @app.command("build-masks")
 def build_masks(
     split: str = typer.Option(..., "--split", help="train | val | test"),
-    data_root: Path | None = typer.Option(
-        None, "--data-root", help="InterHand2.6M-layout root (default: the synthetic dataset)."
-    ),
+    data_root: Path | None = data_root_option(),
     mano_dir: Path | None = typer.Option(
         None, "--mano-dir", help="Folder with MANO_RIGHT.pkl, MANO_LEFT.pkl [<data-root>/mano]."
     ),
@@ -146,7 +144,7 @@ def merge(
 @app.command("verify")
 def verify(
     file: Path = typer.Argument(..., help="masks_{split}.h5"),
-    data_root: Path | None = typer.Option(None, "--data-root"),
+    data_root: Path | None = data_root_option(),
     mano_dir: Path | None = typer.Option(None, "--mano-dir"),
     sample: int = typer.Option(8, "--sample", help="Random images to re-render."),
     full: bool = typer.Option(False, "--full", help="Re-render every image (slow)."),
@@ -169,7 +167,7 @@ def show(
     file: Path = typer.Argument(..., help="masks_{split}.h5"),
     index: int = typer.Option(0, "--index"),
     out: Path = typer.Option(..., "--out"),
-    data_root: Path | None = typer.Option(None, "--data-root"),
+    data_root: Path | None = data_root_option(),
 ) -> None:
     """Draw one image, its mask overlay with the legend, and its projected joints."""
     from render.mask_cache.show import show_mask
@@ -181,7 +179,7 @@ def show(
 def preview(
     out: Path = typer.Option(..., "--out", help="PNG to write."),
     split: str = typer.Option("train", "--split"),
-    data_root: Path | None = typer.Option(None, "--data-root"),
+    data_root: Path | None = data_root_option(),
     count: int = typer.Option(8, "--count", help="Number of images."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:

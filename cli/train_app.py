@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import make_app, run, said_once_under_torchrun
+from cli.common import data_root_option, make_app, run, said_once_under_torchrun
 
 app = make_app("Train DIGIT on InterHand2.6M (or the synthetic default).")
 
@@ -20,9 +20,7 @@ def train(
     variant: str | None = typer.Option(
         None, "--variant", help="digit | baseline | segm_loss | segm_only | class_labels | lr_segm"
     ),
-    data_root: Path | None = typer.Option(
-        None, "--data-root", help="InterHand2.6M root (default: the synthetic dataset)."
-    ),
+    data_root: Path | None = data_root_option(),
     masks: Path | None = typer.Option(
         None, "--masks", help="Folder with masks_{split}.h5 (default: <data-root>/masks)."
     ),
