@@ -5,6 +5,10 @@ entry does not count) and reduced once, so the same per-image arrays give every 
 No function modifies its inputs: the official code aligns the ground truth to its roots in place,
 which makes a second call compute MRRPE from already-aligned (zero) roots.
 
+`evaluate` also gathers the paper's analyses, each labelled as not official: 3D PCK / AUC and
+bone-length asymmetry (`digit.pose_analysis`), part-segmentation mIoU (`digit.segm_metrics`) and
+the per-image MPJPE mean per interaction bin.
+
 Joint layout: right hand 0..20, left hand 21..41; roots (wrists) 20 and 41.
 Hand types: "right", "left", "interacting", or their codes 0, 1, 2.
 """

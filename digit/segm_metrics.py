@@ -25,7 +25,7 @@ PART_CLASSES = slice(RIGHT_OFFSET, NUM_CLASSES)
 
 # Why there is no mIoU (`SegmConfusion.missing`).
 NO_SEGM_OUTPUT = "no segmentation predicted (a variant without segmentation head, or a reference)"
-NO_VALID_MASK = "no evaluated image has a valid ground-truth part mask"
+NO_VALID_MASK = "no evaluated image has a valid ground-truth part mask (no mask cache?)"
 
 
 def confusion_counts(
