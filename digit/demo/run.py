@@ -23,7 +23,13 @@ from digit.demo.inputs import check_box_on_image
 from digit.demo.intrinsics import Intrinsics, image_intrinsics
 from digit.demo.lift import Hands3D, lift_prediction
 from digit.demo.panel import prediction_figure, save_figure
-from digit.demo.predict import crop_batch, hands_shown, run_network, undo_crops
+from digit.demo.predict import (
+    ImagePrediction,
+    crop_batch,
+    hands_shown,
+    run_network,
+    undo_crops,
+)
 from digit.demo.record import image_record, run_document
 from digit.demo.truth import GT_ROOT_DEPTH, ImageTruth, image_mpjpe
 from digit.model import DigitNet
@@ -92,6 +98,27 @@ def _title(
     return f"{first}\nfocal {focal} px ({camera.focal_source}); root depth {depths}"
 
 
+def _in_3d(
+    pred: ImagePrediction,
+    hw: tuple[int, int],
+    focal: np.ndarray | None,
+    princpt: np.ndarray | None,
+    truth: ImageTruth | None,
+) -> tuple[Intrinsics, Hands3D, tuple[float, np.ndarray] | None]:
+    """One image's intrinsics, its hands in 3D and, with ground truth, the `image_mpjpe` error
+    (the dataset camera and the annotated root depths are then used where not overridden)."""
+    camera = image_intrinsics(
+        hw, focal, princpt, (truth.focal, truth.princpt) if truth is not None else None
+    )
+    known = None if truth is None else np.where(truth.root_valid, truth.root_depth, np.nan)
+    shown = hands_shown(pred.handedness_prob)
+    hands = lift_prediction(
+        pred.joints_uvd_img, pred.rel_root_depth_mm, camera, shown, known, GT_ROOT_DEPTH
+    )
+    error = None if truth is None else image_mpjpe(hands.joints_cam, truth)
+    return camera, hands, error
+
+
 def _check_inputs(images: list[Path], boxes: list, out: Path, batch_size: int) -> None:
     if batch_size < 1:
         raise DigitError(f"--batch-size: must be at least 1, got {batch_size}")
@@ -148,18 +175,7 @@ def run_demo(
             network_s += time.perf_counter() - tic
             for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
                 truth = truths[i] if truths is not None else None
-                camera = image_intrinsics(
-                    image.shape[:2], focal, princpt,
-                    (truth.focal, truth.princpt) if truth is not None else None,
-                )  # fmt: skip
-                known = None
-                if truth is not None:
-                    known = np.where(truth.root_valid, truth.root_depth, np.nan)
-                hands = lift_prediction(
-                    pred.joints_uvd_img, pred.rel_root_depth_mm, camera,
-                    hands_shown(pred.handedness_prob), known, GT_ROOT_DEPTH,
-                )  # fmt: skip
-                error = image_mpjpe(hands.joints_cam, truth) if truth is not None else None
+                camera, hands, error = _in_3d(pred, image.shape[:2], focal, princpt, truth)
                 if pictures:
                     title = _title(images[i], error, camera, hands)
                     fig = prediction_figure(image, pred, hands, title, truth)
