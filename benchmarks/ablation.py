@@ -118,7 +118,8 @@ def run_record(
     variant: str, seed: int, cfg, train_seconds: float, result, eval_dir: Path, interacting
 ) -> dict:
     """One run's line of ablation.json: settings, cost, test metrics and per-image errors.
-    result: the test split's `EvalResult`; interacting (N,) bool per test image."""
+    result: the test split's `EvalResult`; eval_dir: its digit-eval folder (for the mean-pose
+    reference scored beside it); interacting (N,) bool per test image."""
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     summary = result.summary()
     return {
@@ -134,7 +135,7 @@ def run_record(
         "handedness_acc": summary["handedness_acc"],
         "mpjpe_by_bin": summary["mpjpe_by_bin"],
         # the paper's analysis outputs, where this digit-eval writes them
-        **{k: metrics.get(k) for k in ANALYSIS_KEYS},
+        **{k: summary.get(k) for k in ANALYSIS_KEYS},
         "mean_pose": metrics.get("references", {}).get("mean-pose"),
         "learning_curve": _learning_curve(Path(cfg.out)),
         # per test image, for the paired test (NaN -> None); same order in every run

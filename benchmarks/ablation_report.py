@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import DigitError
 from core.files import atomic_path, atomic_write_bytes
 
 METRICS = (
@@ -257,6 +258,8 @@ def plot_curves(doc: dict, path: Path) -> None:
 
 def write_report(results: Path, out: Path, log=print, command: str | None = None) -> None:
     """ablation.md, ablation_by_bin.png and ablation_curves.png from `results` into `out`."""
+    if not Path(results).is_file():
+        raise DigitError(f"{results}: no ablation results yet (run python -m benchmarks.ablation)")
     doc = json.loads(Path(results).read_text())
     if not doc["runs"]:
         log(f"ablation: {results} holds no finished run yet")
