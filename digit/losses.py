@@ -13,6 +13,12 @@ What "element" means per term (B = batch):
 | handedness | one of the 2 outputs of a sample | 2 x valid samples | B x 2 |
 | segmentation | one pixel of a sample | H x W x valid samples | B x H x W |
 | bone | one coordinate of one bone | 3 x valid bones | B x 20 x 3 (once per hand, summed) |
+| heatmap | one joint's map | valid joints inside the map | B x 42 |
+
+The heatmap term is not the release's (weight 0 there): the KL divergence from a Gaussian around
+the target to the softmax heatmap. Soft-argmax alone hands a broad heatmap only a weak gradient
+towards the target; supervising the map's shape as well is the usual remedy (integral pose
+regression), and it makes the 2D error fall several times faster on short CPU budgets.
 Inputs are cast to float32 so that fp16 autocast outputs reduce safely.
 """
 
@@ -40,6 +46,10 @@ class LossWeights:
     handedness: float = 1.0
     segmentation: float = 10.0
     bone: float = 0.1
+    heatmap: float = 0.0
+
+
+HEATMAP_SIGMA = 1.0  # heatmap cells: the target Gaussian of the heatmap term
 
 
 def _check_average(average: str) -> None:
@@ -112,6 +122,35 @@ def segmentation_loss(
     return _masked_mean(err, mask, average)
 
 
+def heatmap_loss(
+    heatmaps: torch.Tensor,
+    target_hm: torch.Tensor,
+    valid: torch.Tensor,
+    sigma: float = HEATMAP_SIGMA,
+    average: str = "valid",
+) -> torch.Tensor:
+    """KL(Gaussian target || heatmap) per joint map, averaged: heatmaps (B, J, h, w)
+    softmax-normalised, target_hm (B, J, 3) heatmap units (x, y used; cell (r, c) centred at
+    (c + 0.5, r + 0.5)), valid (B, J) -> scalar. The target is a Gaussian of `sigma` cells
+    sampled at the cell centres and normalised over the map; a joint counts where it is valid
+    and its target lies inside the map. 0 for a heatmap equal to its target."""
+    _, _, h, w = heatmaps.shape
+    xy = target_hm[..., :2].float()
+    mask = valid.to(torch.bool) & torch.isfinite(xy).all(dim=-1)
+    xy = _clean(xy, mask.unsqueeze(-1).expand_as(xy))
+    mask = mask & (xy[..., 0] >= 0) & (xy[..., 0] <= w) & (xy[..., 1] >= 0) & (xy[..., 1] <= h)
+    xs = torch.arange(w, device=xy.device, dtype=xy.dtype) + 0.5
+    ys = torch.arange(h, device=xy.device, dtype=xy.dtype) + 0.5
+    # separable: log g = -(dx^2 + dy^2) / 2 sigma^2 - log Z, normalised over the map
+    log_gx = -((xs - xy[..., 0:1]) ** 2) / (2 * sigma**2)  # (B, J, w)
+    log_gy = -((ys - xy[..., 1:2]) ** 2) / (2 * sigma**2)  # (B, J, h)
+    log_g = log_gy.unsqueeze(-1) + log_gx.unsqueeze(-2)
+    log_g = log_g - torch.logsumexp(log_g.flatten(2), dim=-1)[..., None, None]
+    log_p = torch.log(heatmaps.float().clamp_min(1e-30))
+    kl = (log_g.exp() * (log_g - log_p)).flatten(2).sum(dim=-1)  # (B, J)
+    return _masked_mean(kl, mask, average)
+
+
 def bone_index(device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(child, parent) joint indices of the 40 bones as two (40,) long tensors."""
     pairs = torch.tensor(BONES, dtype=torch.long, device=device)
@@ -158,8 +197,9 @@ def digit_loss(
     segm_target: (B, 128, 128) long part labels, or None (no segmentation supervision).
     segm_valid: (B,) bool mask validity per sample; None = every sample valid.
     Returns (total = sum of weight x term, {"joints", "root", "handedness", "segmentation",
-    "bone"} unweighted scalar terms). The segmentation term is 0 without logits or target; with
-    weight 0 (SF*) it is still reported (computed without gradient) but adds nothing.
+    "bone"} unweighted scalar terms, plus "heatmap" when its weight is not 0). The
+    segmentation term is 0 without logits or target; with weight 0 (SF*) it is still reported
+    (computed without gradient) but adds nothing.
     """
     _check_average(average)
     terms = {
@@ -172,6 +212,10 @@ def digit_loss(
         ),
         "bone": bone_loss(output.joints_hm, targets.joints_hm, targets.joint_valid, average),
     }
+    if weights.heatmap != 0:
+        terms["heatmap"] = heatmap_loss(
+            output.heatmaps, targets.joints_hm, targets.joint_valid, average=average
+        )
     logits = output.segm_logits
     if logits is not None and segm_target is not None:
         if segm_valid is None:

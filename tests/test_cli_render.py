@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.errors import DigitError
 from core.parts import palette
-from core.paths import default_data_root, mask_cache_path, resolve_data_root
+from core.paths import SYNTHETIC_VERSION, default_data_root, mask_cache_path, resolve_data_root
 
 
 def _cli(*args: str, env=None) -> subprocess.CompletedProcess:
@@ -60,9 +60,9 @@ def test_errors_are_one_line(tmp_path):
 
 def test_default_data_root_lives_under_digit_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGIT_HOME", str(tmp_path))
-    root = tmp_path / "synthetic-v2"
+    root = tmp_path / f"synthetic-v{SYNTHETIC_VERSION}"
     root.mkdir()
-    (root / "SYNTHETIC.json").write_text(json.dumps({"generator_version": 2}))
+    (root / "SYNTHETIC.json").write_text(json.dumps({"generator_version": SYNTHETIC_VERSION}))
     assert default_data_root() == root
     assert resolve_data_root(None) == root
 

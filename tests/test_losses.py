@@ -3,6 +3,7 @@ on tiny inputs under both averages, masking, all-invalid batches, the bone list 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -15,6 +16,7 @@ from digit.losses import (
     bone_loss,
     digit_loss,
     handedness_loss,
+    heatmap_loss,
     joints_loss,
     root_loss,
     segmentation_loss,
@@ -284,3 +286,52 @@ def test_targets_feed_losses():
     assert terms["bone"].item() == 0.0
     assert terms["root"].item() == 0.0
     assert total.item() == pytest.approx(2 * softplus(-30.0), abs=1e-9)
+
+
+# ---- heatmap term (not the release's; the cpu recipe's) ---------------------------------------
+
+
+def test_heatmap_loss_hand_computed_on_a_2x2_map():
+    # target at the centre of cell (0, 0), sigma 1: squared distances to the four cell centres
+    # 0, 1, 1, 2 -> unnormalised weights 1, e^-1/2, e^-1/2, e^-1; a uniform heatmap (1/4 each)
+    w = [1.0, math.exp(-0.5), math.exp(-0.5), math.exp(-1.0)]
+    g = [v / sum(w) for v in w]
+    want = sum(p * math.log(p / 0.25) for p in g)
+    heatmaps = torch.full((1, 1, 2, 2), 0.25)
+    target = torch.tensor([[[0.5, 0.5, 7.0]]])
+    got = heatmap_loss(heatmaps, target, torch.ones(1, 1, dtype=torch.bool))
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    # the target Gaussian itself scores 0
+    exact = torch.tensor(g).reshape(1, 1, 2, 2)
+    assert heatmap_loss(exact, target, torch.ones(1, 1, dtype=torch.bool)).item() == (
+        pytest.approx(0.0, abs=1e-6)
+    )
+
+
+def test_heatmap_loss_ignores_invalid_and_outside_joints():
+    heatmaps = torch.full((1, 3, 4, 4), 1 / 16)
+    target = torch.tensor([[[2.0, 2.0, 0.0], [9.0, 2.0, 0.0], [float("nan"), 1.0, 0.0]]])
+    valid = torch.tensor([[True, True, True]])
+    only_first = heatmap_loss(heatmaps[:, :1], target[:, :1], valid[:, :1])
+    assert heatmap_loss(heatmaps, target, valid).item() == pytest.approx(only_first.item())
+    none = heatmap_loss(heatmaps, target, torch.zeros(1, 3, dtype=torch.bool))
+    assert none.item() == 0.0
+
+
+def test_heatmap_term_only_with_a_weight():
+    output, targets, segm_target, _ = tiny_batch()
+    targets = dataclasses.replace(targets, joints_hm=torch.full((1, 42, 3), 1.0))
+    output = dataclasses.replace(output, heatmaps=torch.full((1, 42, 2, 2), 0.25))
+    base, terms = digit_loss(output, targets, segm_target, None)
+    assert "heatmap" not in terms
+    total, terms = digit_loss(output, targets, segm_target, None, LossWeights(heatmap=2.0))
+    # every target at the map's centre: a uniform map is already the target Gaussian
+    assert terms["heatmap"].item() == pytest.approx(0.0, abs=1e-6)
+    output = dataclasses.replace(
+        output, heatmaps=torch.tensor([0.7, 0.1, 0.1, 0.1]).reshape(1, 1, 2, 2).expand(1, 42, 2, 2)
+    )
+    base, _ = digit_loss(output, targets, segm_target, None)
+    total, terms = digit_loss(output, targets, segm_target, None, LossWeights(heatmap=2.0))
+    want = sum(0.25 * math.log(0.25 / p) for p in (0.7, 0.1, 0.1, 0.1))
+    assert terms["heatmap"].item() == pytest.approx(want, rel=1e-5)
+    assert total.item() == pytest.approx(base.item() + 2.0 * want, rel=1e-5)

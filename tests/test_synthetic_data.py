@@ -19,7 +19,7 @@ from core.interhand.reader import InterHandSplit
 from core.joints import skeleton_text
 from core.splits import SPLITS
 from render.hand_model import HandModel
-from render.synthetic_data.generate import SyntheticSettings, make_synthetic
+from render.synthetic_data.generate import GENERATOR_VERSION, SyntheticSettings, make_synthetic
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -175,7 +175,7 @@ def test_the_worker_count_changes_no_byte(tmp_path):
 
 def test_annotations_do_not_depend_on_the_pictures(synthetic_root, tmp_path):
     info = json.loads((synthetic_root / "SYNTHETIC.json").read_text())
-    assert info["generator_version"] == 2
+    assert info["generator_version"] == GENERATOR_VERSION
     settings = replace(SyntheticSettings(**info["settings"]), images=False)
     bare = make_synthetic(tmp_path / "bare", settings, workers=1, show_progress=False)
 

@@ -50,7 +50,8 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "save_every": 100,
     },
     # Learns in minutes on 2 CPU cores: pretrained backbone, a higher rate with warm-up and a
-    # cosine decay over the time budget; meant to be run with --time-limit.
+    # cosine decay over the time budget, and the heatmap term (not the release's: 300 steps
+    # reach 64 mm instead of 80, BENCHMARKS.md); meant to be run with --time-limit.
     "cpu": {
         "batch_size": 16,
         "grad_accum": 1,
@@ -59,6 +60,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "lr_schedule": "cosine",
         "warmup_steps": 20,
         "min_lr_ratio": 0.02,
+        "weight_heatmap": 1.0,
         "epochs": 1000,
         "max_steps": 20_000,
         "amp": "auto",

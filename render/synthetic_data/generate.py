@@ -37,6 +37,7 @@ from core.splits import SPLITS
 from render.hand_model import HandModel
 from render.raster import rasterize
 from render.synthetic_data import images as img
+from render.synthetic_data import skin
 from render.synthetic_data.motion import (
     HandTrack,
     canonical_to_world,
@@ -46,7 +47,7 @@ from render.synthetic_data.motion import (
 )
 from render.synthetic_data.rig import RigCamera, make_rig, rig_to_camera_json
 from render.synthetic_data.writer import SplitWriter, tight_bbox
-from render.synthetic_mano.pose_prior import sample_natural_hand_pose
+from render.synthetic_mano.pose_prior import pose_from_angles, sample_natural_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
@@ -154,6 +155,23 @@ class _Scene:
             rest = self.forward(side, np.zeros((1, 3)), self.hands_mean[side][None], np.zeros(10))
             joints = rest[1][0]  # IH order: 20 wrist, 11 middle1, 7 index1, 19 pinky1
             self.base[side] = canonical_to_world(joints[11] - joints[20], joints[7] - joints[19])
+        self.detail = {side: self._detail(side) for side in ("right", "left")}
+
+    def _detail(self, side: str) -> skin.HandDetail:
+        """Palm and nail weights of the sealed mesh's vertices (the wrist seal is skin)."""
+        curl = np.zeros((1, 15, 3))
+        curl[..., 0] = skin.FLEX_RAD
+        zero = np.zeros((1, 3))
+        flat_v, flat_j = self.forward(side, zero, pose_from_angles(0 * curl, side), np.zeros(10))
+        curled_v, _ = self.forward(side, zero, pose_from_angles(curl, side), np.zeros(10))
+        d = skin.hand_detail(
+            flat_v[0],
+            curled_v[0],
+            self.model.faces(side).cpu().numpy(),
+            self.model.skinning_weights(side),
+            flat_j[0],
+        )
+        return skin.HandDetail(np.append(d.palm, 0.0), np.append(d.nail, 0.0))
 
     def forward(
         self, side: str, orient_rotvec: np.ndarray, finger_pose: np.ndarray, betas: np.ndarray
@@ -255,7 +273,8 @@ def _render_frame(
     picture (H, W, 3) uint8 and its JPEG quality."""
     verts, faces, albedo, offset = [], [], [], 0
     for side, h in hands.items():
-        parts = [(h["sealed"][frame], scene.faces[side], subject.skin)]
+        hand_albedo = skin.face_albedo(scene.detail[side], scene.faces[side], subject.skin)
+        parts = [(h["sealed"][frame], scene.faces[side], hand_albedo)]
         parts += img.arm_parts(h["joints"][frame], subject)
         for part_v, part_f, colour in parts:
             verts.append(part_v)
