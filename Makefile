@@ -31,7 +31,7 @@ test-slurm: install
 # of wall time (ImageNet-pretrained EfficientNet-Lite0), the official evaluation on the unseen
 # test split next to two references (constant mean pose, untrained network), learning curves
 # and pictures of the predictions, all in $(DEMO_OUT)/.
-DEMO_MINUTES ?= 8
+DEMO_MINUTES ?= 7
 demo: install
 	@mkdir -p $(DEMO_OUT)
 	$(VENV)/bin/digit-render build-masks --split train --out $(DEMO_OUT)/masks_train.h5 --overwrite
