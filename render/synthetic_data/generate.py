@@ -265,16 +265,16 @@ def _render_frame(
     rng: np.random.Generator,
     cams: tuple[RigCamera, ...],
     hands: dict[str, dict],
+    hand_albedo: dict[str, np.ndarray],
     frame: int,
     subject: img.Subject,
     dark: bool,
 ) -> list[tuple[np.ndarray, int]]:
     """One frame seen by every camera of a capture (sealed hands plus forearms): per camera the
-    picture (H, W, 3) uint8 and its JPEG quality."""
+    picture (H, W, 3) uint8 and its JPEG quality. hand_albedo: per side, (F, 3) per face."""
     verts, faces, albedo, offset = [], [], [], 0
     for side, h in hands.items():
-        hand_albedo = skin.face_albedo(scene.detail[side], scene.faces[side], subject.skin)
-        parts = [(h["sealed"][frame], scene.faces[side], hand_albedo)]
+        parts = [(h["sealed"][frame], scene.faces[side], hand_albedo[side])]
         parts += img.arm_parts(h["joints"][frame], subject)
         for part_v, part_f, colour in parts:
             verts.append(part_v)
@@ -403,6 +403,11 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
     geo = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 1, s])
     look = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 2, s])
     hands = _sequence_hands(scene, geo, hand_type, settings.frames, cap.betas, kind.partner)
+    # per face, fixed for the sequence: skin, palm and nails of this subject
+    hand_albedo = {
+        side: skin.face_albedo(scene.detail[side], scene.faces[side], cap.subject.skin)
+        for side in hands
+    }
     result = _JobResult()
     for frame in range(settings.frames):
         frame_idx = (s * settings.frames + frame) * FRAME_STRIDE
@@ -417,7 +422,9 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
         pictures = None
         if settings.images:
             dark = look.uniform() < settings.p_dark_image
-            pictures = _render_frame(scene, look, cap.cams, hands, frame, cap.subject, dark)
+            pictures = _render_frame(
+                scene, look, cap.cams, hands, hand_albedo, frame, cap.subject, dark
+            )
         for b, cam in enumerate(cap.cams):
             uv = project(world_to_camera_centred(joints, cam.campos, cam.camrot), cam.K)
             h, w = cam.hw
