@@ -70,6 +70,39 @@ def wait_for(what: str, ready, timeout: float = 300.0, every: float = 0.2):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# states a job does not leave by itself (COMPLETED is the one the tests wait for)
+ENDED = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE")
+
+
+def job_report(job: str, log: Path) -> str:
+    """What to show when a job does not do what the test waits for: its record, its output,
+    the end of slurmctld's log."""
+    ctld = Path(os.environ.get("SLURM_CONF", "/nonexistent")).parent / "log" / "slurmctld.log"
+    tail = ctld.read_text().splitlines()[-40:] if ctld.exists() else ["(no slurmctld log)"]
+    output = log.read_text() if log.exists() else f"(no {log})"
+    record = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
+    return "\n".join([record.stdout + record.stderr, output, *tail])
+
+
+def wait_until_completed(job: str, log: Path, timeout: float = 300.0) -> None:
+    """Wait for JobState=COMPLETED; fail at once, with the job's story, if it ends otherwise.
+
+    A requeued batch job waits for a begin time Slurm sets (about two minutes, so the old
+    run's credential expires). slurmctld may set it again when the old run's cleanup finishes,
+    after a single `StartTime=now` from the test, so the nudge repeats while the job waits."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        state, reason = job_field(job, "JobState"), job_field(job, "Reason")
+        if state == "COMPLETED":
+            return
+        if state in ENDED:
+            raise AssertionError(f"{job} ended {state}:\n{job_report(job, log)}")
+        if state == "PENDING" and reason == "BeginTime":
+            scontrol("update", f"jobid={job}", "StartTime=now")
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {job} to complete:\n{job_report(job, log)}")
+
+
 def assert_same_datasets(a: Path, b: Path) -> None:
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         assert sorted(fa.keys()) == sorted(fb.keys())
@@ -97,9 +130,8 @@ def test_array_job_with_a_requeued_task_and_merges(tmp_path, synthetic_root, mas
     assert not shard_output(merged, 0, 3).exists()
     scontrol("requeue", f"{job}_0")
     wait_for("the requeued task", lambda: job_field(f"{job}_0", "JobState") == "PENDING")
-    scontrol("update", f"jobid={job}_0", "StartTime=now")  # requeued jobs start later by default
     for task in (0, 1):
-        wait_for(f"task {task}", lambda t=task: job_field(f"{job}_{t}", "JobState") == "COMPLETED")
+        wait_until_completed(f"{job}_{task}", tmp_path / f"task-{job}_{task}.out")
     log0 = (tmp_path / f"task-{job}_0.out").read_text()
     assert "(job" in log0 and "start 1)" in log0, log0  # the second start of task 0
     resumed = re.search(r"resuming \S+: (\d+) of (\d+) pieces already done", log0)

@@ -12,7 +12,9 @@
 # only one, as `make test-slurm` does (scripts/slurm/test_slurm.sh: `unshare --net`). The
 # plugins that need cgroups are off (proctrack/linuxproc, task/none, no accounting). The node
 # offers max(4, cores) CPUs (config_overrides), so a merge job can start next to array tasks
-# on a small machine. Needs root (apt, munged as user munge, slurmd). Installs slurm-wlm and
+# on a small machine. AuthInfo=cred_expire=30: a requeued job waits cred_expire + 1 s before it
+# may start again (120 s by default), which a test of requeueing should not spend. Needs root
+# (apt, munged as user munge, slurmd). Installs slurm-wlm and
 # munge with apt when missing (install_slurm.sh). Idempotent: a cluster already running from
 # DIR is left as it is.
 set -euo pipefail
@@ -37,6 +39,7 @@ SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 CommunicationParameters=NoInAddrAny
 AuthType=auth/munge
+AuthInfo=cred_expire=30
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
