@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from core.errors import DigitError
-from core.files import atomic_path, load_torch_file
+from core.files import atomic_path, load_torch_file, os_error_line
 from digit.model import DigitNet, NetworkConfig
 from digit.official import load_official_state_dict
 
@@ -85,12 +85,17 @@ def save_checkpoint(
     """Write `net` (a DigitNet, possibly wrapped by DDP / torch.compile) to `path` atomically:
     written to a temporary file in the same folder, flushed, then `os.replace`d, so `path` only
     ever holds a complete checkpoint. `config`: the training config dict; `extra`: e.g.
-    optimizer (state dict or optimizer), step, epoch, metrics. Returns the path."""
+    optimizer (state dict or optimizer), step, epoch, metrics. Returns the path. A failed write
+    (a full disk, a folder that cannot be written) is one DigitError line naming `path`, and
+    leaves `path` as it was."""
     path = Path(path)
     state = checkpoint_dict(net, config, **extra)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
-        torch.save(state, f)
+    try:
+        with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)
+    except OSError as exc:
+        raise DigitError(os_error_line(exc, path)) from None
     return path
 
 

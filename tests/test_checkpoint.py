@@ -4,6 +4,7 @@ files (missing, not a checkpoint, pickled code, wrong keys) are refused with one
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 
 import pytest
@@ -80,9 +81,32 @@ def test_overwrite_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DigitError, match="cannot write"):
         save_checkpoint(path, _tiny_net(1), step=2)
     assert path.read_bytes() == before  # the old checkpoint is untouched, no temp left
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_full_disk_is_one_line(tmp_path, monkeypatch):
+    # the bytes go to /dev/full, so the error is the kernel's own ENOSPC, raised inside
+    # torch.save as on a full disk
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, _tiny_net(0), step=1)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def save_to_full_device(obj, f, *args, **kwargs):
+        with open("/dev/full", "wb") as full:
+            real_save(obj, full, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_to_full_device)
+    with pytest.raises(DigitError) as err:
+        save_checkpoint(path, _tiny_net(1), step=2)
+    assert _one_line(err, path).endswith(
+        "no space left on the device; free some space and rerun the same command"
+    )
+    assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
