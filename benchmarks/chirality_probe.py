@@ -19,11 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 
 import torch
 from torch import nn
 
+from core.errors import DigitError, one_line
+from core.progress import progress
 from digit.data.dataset import InterHandDataset, make_loader
 from digit.model import DigitNet, NetworkConfig
 from render.synthetic_data.default import prepare_data_root
@@ -71,18 +74,8 @@ def scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", default=None, help="default: the synthetic default")
-    ap.add_argument("--masks", default=None, help="folder with masks_train.h5")
-    ap.add_argument("--input-size", type=int, default=64)
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--every", type=float, default=120.0, help="seconds between validations")
-    ap.add_argument("--val-images", type=int, default=None, help="default: all")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+def train_probe(args: argparse.Namespace) -> None:
+    """Train for `args.minutes`, printing a JSON line of scores every `args.every` seconds."""
     torch.manual_seed(args.seed)
     root = prepare_data_root(args.data_root)
     size, layout = args.input_size, torch.channels_last
@@ -94,27 +87,51 @@ def main() -> None:
     ]
     model = ChiralityProbe(size).to(memory_format=layout)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    budget, start, step, next_report = args.minutes * 60, time.monotonic(), 0, args.every
     print(json.dumps({"step": 0, "seconds": 0, **scores(model, val_batches)}), flush=True)
-    while True:
-        for b in make_loader(train, args.batch, True, 1):
-            elapsed = time.monotonic() - start
-            cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0)))
-            for group in opt.param_groups:
-                group["lr"] = args.lr * min(1.0, (step + 1) / 20) * cosine
-            x = b.image.contiguous(memory_format=layout)
-            loss = nn.functional.cross_entropy(model(x), hand_class(b.targets.hand_type))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            if elapsed >= next_report or elapsed >= budget:
-                row = {"step": step, "seconds": round(elapsed), "loss": round(loss.item(), 3)}
-                print(json.dumps({**row, **scores(model, val_batches)}), flush=True)
-                next_report += args.every
-                if elapsed >= budget:
-                    return
+    budget, step, next_report, shown = args.minutes * 60, 0, args.every, 0
+    start = time.monotonic()
+    with progress(int(budget), "chirality probe (seconds)") as bar:
+        while True:
+            for b in make_loader(train, args.batch, True, 1):
+                elapsed = time.monotonic() - start
+                cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0)))
+                for group in opt.param_groups:
+                    group["lr"] = args.lr * min(1.0, (step + 1) / 20) * cosine
+                x = b.image.contiguous(memory_format=layout)
+                loss = nn.functional.cross_entropy(model(x), hand_class(b.targets.hand_type))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                bar.advance(int(min(elapsed, budget)) - shown)
+                shown = int(min(elapsed, budget))
+                if elapsed >= next_report or elapsed >= budget:
+                    row = {"step": step, "seconds": round(elapsed), "loss": round(loss.item(), 3)}
+                    print(json.dumps({**row, **scores(model, val_batches)}), flush=True)
+                    next_report += args.every
+                    if elapsed >= budget:
+                        return
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default=None, help="default: the synthetic default")
+    ap.add_argument("--masks", default=None, help="folder with masks_train.h5")
+    ap.add_argument("--input-size", type=int, default=64)
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--every", type=float, default=120.0, help="seconds between validations")
+    ap.add_argument("--val-images", type=int, default=None, help="default: all")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    try:
+        train_probe(args)
+    except DigitError as exc:
+        print(f"chirality_probe: error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -87,9 +87,10 @@ def job_report(job: str, log: Path) -> str:
 def wait_until_completed(job: str, log: Path, timeout: float = 300.0) -> None:
     """Wait for JobState=COMPLETED; fail at once, with the job's story, if it ends otherwise.
 
-    A requeued batch job waits for a begin time Slurm sets (about two minutes, so the old
-    run's credential expires). slurmctld may set it again when the old run's cleanup finishes,
-    after a single `StartTime=now` from the test, so the nudge repeats while the job waits."""
+    A requeued batch job waits for a begin time Slurm sets so that the old run's credential
+    expires (cred_expire + 1 s: 31 s on the test cluster, 121 s by default). slurmctld may set
+    it again when the old run's cleanup finishes, after a single `StartTime=now` from the test,
+    so the nudge repeats while the job waits."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         state, reason = job_field(job, "JobState"), job_field(job, "Reason")
