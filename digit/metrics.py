@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.camera import backproject, intrinsics
+from core.camera import backproject, intrinsics, project
 from core.joints import (
     HAND_JOINTS,
     HAND_TYPES,
@@ -139,6 +139,36 @@ def per_joint_errors(pred_cam, gt_cam, joint_valid) -> np.ndarray:
         raise ValueError(f"joint_valid has {valid.shape[0]} rows, joints have {pred.shape[0]}")
     err = np.sqrt(np.sum((pred - gt) ** 2, axis=-1))
     return np.where(valid, err, np.nan)
+
+
+def truth_uvd(gt_cam, focal, princpt) -> np.ndarray:
+    """Ground truth in the predictions' 2.5D form (the inverse of `backproject_joints` given the
+    true root depths): gt_cam (N, 42, 3) camera mm, focal / princpt (N, 2) px -> (N, 42, 3) with
+    u, v the projection in image pixels and d the depth relative to the own hand's root, mm."""
+    cam = _f64(gt_cam, (NUM_JOINTS, 3), "gt_cam")
+    k = intrinsics(_f64(focal, (2,), "focal"), _f64(princpt, (2,), "princpt"))[:, None]
+    uv = project(cam, k)
+    d = cam[..., 2] - cam[:, list(ROOT_OF_JOINT), 2]
+    return np.concatenate([uv, d[..., None]], axis=-1)
+
+
+def error_components(
+    joints_uvd_img, abs_depth, focal, princpt, gt_cam, joint_valid
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the error comes from (an analysis, not official): the per-joint errors (N, 42) mm of
+    the prediction with its depth replaced by the truth's ("2D": only u, v predicted) and with
+    its u, v replaced by the truth's ("depth": only the root-relative depth predicted), both
+    back-projected with the root depths `abs_depth` (N, 2) and scored like `per_joint_errors`."""
+    pred = _f64(joints_uvd_img, (NUM_JOINTS, 3), "joints_uvd_img")
+    truth = truth_uvd(gt_cam, focal, princpt)
+    only_2d = np.concatenate([pred[..., :2], truth[..., 2:]], axis=-1)
+    only_depth = np.concatenate([truth[..., :2], pred[..., 2:]], axis=-1)
+
+    def errors(uvd: np.ndarray) -> np.ndarray:
+        cam = backproject_joints(uvd, abs_depth, focal, princpt)
+        return per_joint_errors(cam, gt_cam, joint_valid)
+
+    return errors(only_2d), errors(only_depth)
 
 
 def mpjpe_pooled(errors, mask) -> tuple[float, np.ndarray]:

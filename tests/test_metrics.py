@@ -440,3 +440,37 @@ def test_matches_official_loop_on_random_data():
             assert math.isnan(r.mpjpe_image[i])
     np.testing.assert_allclose(mpjpe_per_image(r.joint_errors), r.mpjpe_image)
     assert r.mpjpe_ih > 0 and r.mrrpe > 0
+
+
+# ---- where the error comes from (analysis, not official) ----------------------------------------
+
+
+def test_error_components_hand_computed():
+    """One image, one camera (f = 500, c = (100, 80)); every joint on the optical axis row of its
+    hand at a known depth. Moving joint 3's u by 10 px costs 10 x Z / f mm in the 2D part and
+    nothing in the depth part; moving joint 5's depth by 7 mm on the optical axis costs 7 mm in
+    the depth part and nothing in the 2D part."""
+    from digit.metrics import error_components, truth_uvd
+
+    focal, princpt = np.array([[500.0, 500.0]]), np.array([[100.0, 80.0]])
+    gt = np.zeros((1, 42, 3))
+    gt[0, :, 2] = 600.0 + np.arange(42)  # depths 600..641 mm, all on the optical axis
+    valid = np.ones((1, 42), dtype=bool)
+    truth = truth_uvd(gt, focal, princpt)
+    np.testing.assert_allclose(truth[0, :, :2], np.tile([100.0, 80.0], (42, 1)))
+    np.testing.assert_allclose(truth[0, 3, 2], 603.0 - 620.0)  # root of the right hand: 20
+    pred = truth.copy()
+    pred[0, 3, 0] += 10.0
+    pred[0, 5, 2] += 7.0
+    abs_depth = gt[:, [20, 41], 2]
+    only_2d, only_depth = error_components(pred, abs_depth, focal, princpt, gt, valid)
+    expected_2d = np.zeros(42)
+    expected_2d[3] = 10.0 * 603.0 / 500.0
+    expected_depth = np.zeros(42)
+    expected_depth[5] = 7.0
+    np.testing.assert_allclose(only_2d[0], expected_2d, atol=1e-9)
+    np.testing.assert_allclose(only_depth[0], expected_depth, atol=1e-9)
+    # invalid joints stay NaN, as in the official errors
+    valid[0, 7] = False
+    only_2d, _ = error_components(pred, abs_depth, focal, princpt, gt, valid)
+    assert np.isnan(only_2d[0, 7]) and np.isfinite(only_2d[0, 6])

@@ -355,3 +355,27 @@ def test_validation_and_digit_eval_agree_at_a_non_default_size(
             assert got[key] is None, key
         else:
             assert got[key] == pytest.approx(val[key], rel=1e-6), key
+
+
+def test_backbone_rate_scale_gives_the_backbone_its_own_rate(tmp_path):
+    """backbone_lr_scale 0.1: two Adam groups, the backbone's parameters (and only they) in the
+    first, whose rate is 0.1 x the schedule's at every step; scale 1 keeps one group."""
+    from digit.model import DigitNet
+    from digit.train.loop import parameter_groups
+
+    cfg = tiny(tmp_path, max_steps=2, lr=1e-3, backbone_lr_scale=0.1, warmup_steps=0)
+    run(cfg, FakeSet(4))
+    groups = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["optimizer"][
+        "param_groups"
+    ]
+    assert [g["lr_scale"] for g in groups] == [0.1, 1.0]
+    assert groups[0]["lr"] == pytest.approx(0.1 * groups[1]["lr"])
+    assert groups[1]["lr"] == pytest.approx(1e-3)  # step schedule, epoch 0
+
+    net = DigitNet(cfg.network, init_backbone=False)
+    names = {id(p): n for n, p in net.named_parameters()}
+    backbone, rest = (g["params"] for g in parameter_groups(net, 0.1))
+    assert all(names[id(p)].startswith("backbone.") for p in backbone)
+    assert not any(names[id(p)].startswith("backbone.") for p in rest)
+    assert len(backbone) + len(rest) == len(names)
+    assert len(parameter_groups(net, 1.0)) == 1

@@ -39,6 +39,7 @@ from digit.checkpoint import save_checkpoint
 from digit.data.batch import Batch
 from digit.evaluate import collect, evaluate_predictions
 from digit.losses import digit_loss
+from digit.metrics import error_components, mpjpe_pooled
 from digit.model import DigitNet
 from digit.provenance import provenance
 from digit.references import MeanPose, fit_mean_pose_on_split, mean_pose_predictions
@@ -134,6 +135,17 @@ def loader_over(loader: DataLoader, batches: Sequence[Sequence[int]]) -> DataLoa
         worker_init_fn=loader.worker_init_fn,
         multiprocessing_context=loader.multiprocessing_context,
     )
+
+
+def pooled_error(errors: np.ndarray) -> float | None:
+    """Per-joint errors (N, 42) mm (NaN = invalid) pooled like `best_metric`: the official
+    MPJPE over all images, or, where some joint has no valid sample, the mean of the per-joint
+    means of the joints that have one."""
+    value, per_joint = mpjpe_pooled(errors, np.ones(len(errors), dtype=bool))
+    if np.isfinite(value):
+        return value
+    known = per_joint[np.isfinite(per_joint)]
+    return float(known.mean()) if known.size else None
 
 
 def best_metric(summary: dict) -> float | None:
@@ -245,10 +257,25 @@ class TrainState:
     train_seconds: float = 0.0
 
 
+def parameter_groups(net: torch.nn.Module, backbone_lr_scale: float) -> list[dict]:
+    """Adam's parameter groups: the backbone's parameters with "lr_scale" = backbone_lr_scale,
+    every other one (adapter, heads, fusion) with 1.0; one group when the scale is 1. Each
+    step's rate is the schedule's times the group's scale."""
+    if backbone_lr_scale == 1.0:
+        return [{"params": list(net.parameters()), "lr_scale": 1.0}]
+    backbone = [p for n, p in net.named_parameters() if n.startswith("backbone.")]
+    rest = [p for n, p in net.named_parameters() if not n.startswith("backbone.")]
+    return [
+        {"params": backbone, "lr_scale": backbone_lr_scale},
+        {"params": rest, "lr_scale": 1.0},
+    ]
+
+
 def make_optimizer(net: torch.nn.Module, cfg: TrainConfig, device: torch.device):
     # fused kernels on CUDA; foreach on CPU (the per-tensor default is ~8x slower there)
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
+    groups = parameter_groups(net, cfg.backbone_lr_scale)
+    return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast)
 
 
 def check_resumable(saved: dict, cfg: TrainConfig, path: Path) -> None:
@@ -347,6 +374,12 @@ def validate(
     per_image = result.mpjpe_image[np.isfinite(result.mpjpe_image)]
     summary["mpjpe_joint_mean"] = float(per_joint.mean()) if per_joint.size else None
     summary["mpjpe_image_mean"] = float(per_image.mean()) if per_image.size else None
+    # where the error comes from: u, v alone and the root-relative depth alone
+    only_2d, only_depth = error_components(
+        preds.joints_uvd_img, gt.abs_depth, gt.focal, gt.princpt, gt.joints_cam, gt.joint_valid
+    )
+    summary["mpjpe_2d"] = pooled_error(only_2d)
+    summary["mpjpe_depth"] = pooled_error(only_depth)
     if mean_pose is not None:
         ref = evaluate_predictions(mean_pose_predictions(mean_pose, gt), gt, gt.abs_depth)
         for key in ("mpjpe_all", "mpjpe_sh", "mpjpe_ih"):
@@ -502,7 +535,7 @@ def _train(
                 warmup_steps=cfg.warmup_steps,
             )  # fmt: skip
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             loss_sum = torch.zeros((), device=device)
             term_sums: dict[str, torch.Tensor] = {}
             for micro in range(data.accum):
