@@ -333,25 +333,3 @@ def test_local_weights_errors_name_the_file(tmp_path):
     torch.save(timm.create_model("resnet18").state_dict(), wrong)
     with pytest.raises(DigitError, match=r"resnet\.pth: not weights for this backbone"):
         build_backbone(TINY, str(wrong))
-
-
-def test_centred_head_init_starts_depths_at_the_root():
-    """Released init: every depth map starts near 0 heatmap units, i.e. about -200 mm; "centred"
-    starts them around the root's depth (0 mm); the 2D heatmaps and every shape are the same."""
-    torch.manual_seed(0)
-    images = torch.rand(2, 3, SIZE, SIZE)
-    depth = {}
-    for init in ("release", "centred"):
-        torch.manual_seed(0)
-        net = DigitNet(
-            NetworkConfig(backbone=TINY, input_size=SIZE, head_init=init), init_backbone=False
-        ).eval()
-        with torch.no_grad():
-            out = net(images)
-        depth[init] = out.joints_uvd[..., 2]
-        bias = net.conv_depth.bias
-        assert torch.allclose(bias, torch.full_like(bias, 32.0)) == (init == "centred")
-    assert depth["release"].mean() < -150.0
-    assert depth["centred"].abs().max() < 50.0
-    with pytest.raises(DigitError, match="head_init"):
-        NetworkConfig(head_init="zeros")

@@ -32,10 +32,6 @@ VARIANTS: tuple[str, ...] = (
     "lr_segm",
 )
 SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
-# How the output layers start: "release" = PyTorch's default initialisation (the released
-# code's); "centred" = every joint's depth map starts around the hand root's depth (the centre
-# of the depth range, where the targets sit) instead of around -200 mm.
-HEAD_INITS: tuple[str, ...] = ("release", "centred")
 
 # The network half of each preset (the training half is `digit.train.config.TRAIN_PRESETS`):
 # `paper` is the released architecture at 256 px; `tiny` a small HRNet (same family, ~1.2 M
@@ -95,9 +91,6 @@ class NetworkConfig:
         sizes by hand: S' (512 channels), the fusion UNet (64-128-256-256), the global head
         (64..512) and its MLPs (512 hidden). 1.0 is the released network; the `cpu` preset uses
         0.25, because at small inputs these layers, not the backbone, cost most of a step.
-    head_init: one of `HEAD_INITS`: "release" (the released code's default initialisation) or
-        "centred" (the depth maps start at the root's depth; the same network, started where
-        the targets are, so the early steps are not spent moving a bias by 32 units).
     """
 
     variant: str = "digit"
@@ -106,7 +99,6 @@ class NetworkConfig:
     semantic_input: str = "logits"
     input_size: int = 256
     head_width: float = 1.0
-    head_init: str = "release"
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -122,8 +114,6 @@ class NetworkConfig:
         size = self.input_size
         if not isinstance(size, int) or isinstance(size, bool) or size < 32 or size % 32:
             raise DigitError(f"input_size: expected a multiple of {INPUT_MULTIPLE}, got {size!r}")
-        if self.head_init not in HEAD_INITS:
-            raise DigitError(f"head_init: unknown value {self.head_init!r}; one of {HEAD_INITS}")
         width = self.head_width
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
             raise DigitError(f"head_width: expected a number in (0, 1], got {width!r}")

@@ -14,12 +14,6 @@ def joint_map_conv(in_ch: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, NUM_JOINTS, 1)
 
 
-def centre_depth_maps(conv: nn.Conv2d, centre: float) -> None:
-    """Start a depth-map conv's outputs around `centre`: bias = centre (in place), weights as
-    initialised (zero weights were measured slower: no depth gradient reaches the features)."""
-    nn.init.constant_(conv.bias, centre)
-
-
 def global_head(in_ch: int, width: float = 1.0) -> nn.Sequential:
     """Global feature trunk (paper Table 10): (B, in_ch, h, w) -> (B, 512 x width, h/8, w/8).
 

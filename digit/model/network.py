@@ -8,7 +8,6 @@ from torch import nn
 from core.errors import DigitError
 from digit.model.backbone import build_backbone, feature_channels
 from digit.model.config import (
-    DEPTH_UNITS,
     FEATURE_CHANNELS,
     INPUT_MULTIPLE,
     ROOT_BINS,
@@ -23,7 +22,7 @@ from digit.model.decode import (
     root_bins_to_mm,
     soft_argmax_2d,
 )
-from digit.model.heads import centre_depth_maps, global_head, joint_map_conv, mlp
+from digit.model.heads import global_head, joint_map_conv, mlp
 from digit.model.output import DigitOutput
 from digit.model.segmentation import SegmentationHead, semantic_features, semantic_input
 from digit.model.unet import FusionUNet
@@ -60,8 +59,6 @@ class DigitNet(nn.Module):
         pose_ch = config.pose_channels
         self.conv_hm = joint_map_conv(pose_ch)
         self.conv_depth = joint_map_conv(pose_ch)
-        if config.head_init == "centred":
-            centre_depth_maps(self.conv_depth, DEPTH_UNITS / 2)
         if config.has_segmentation:
             # nesting kept from the release ("hand_segm.segm_head.*")
             self.hand_segm = nn.ModuleDict({"segm_head": SegmentationHead(config.num_classes)})
