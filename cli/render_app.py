@@ -58,8 +58,9 @@ def build_masks(
     out: Path | None = typer.Option(
         None,
         "--out",
-        help="Cache file [<data-root>/masks/masks_{split}.h5; --limit and --shard builds get "
-        "masks_{split}.first{N}.h5, masks_{split}.shard-K-of-N.h5].",
+        help="Cache file [<data-root>/masks/masks_{split}.h5; --limit builds get "
+        "masks_{split}.first{N}.h5]. With --shard K/N, the whole cache's name: the shard "
+        "writes <stem>.shard-K-of-N.h5 beside it, which merge --out FILE --shards N joins.",
     ),
     masks: Path | None = typer.Option(
         None, "--masks", help="Folder for the default file names (instead of <data-root>/masks)."
@@ -108,11 +109,19 @@ def build_masks(
         piece_size=piece_size,
         masks_dir=masks,
     )
+    what = "" if r.shard is None else f"shard {r.shard[0]}/{r.shard[1]}, "
     typer.echo(
-        f"wrote {r.out}: {r.images} images ({r.valid} valid; rendered right {r.hands[0]}, "
-        f"left {r.hands[1]}) in {r.seconds:.1f} s with {r.backend}"
+        f"wrote {r.out}: {what}{r.images} images ({r.valid} valid; rendered right "
+        f"{r.hands[0]}, left {r.hands[1]}) in {r.seconds:.1f} s with {r.backend}"
         + (f", {r.resumed} of {r.pieces} pieces resumed" if r.resumed else "")
     )
+    if r.shard is not None:
+        from render.mask_cache.builder import whole_cache_name
+
+        typer.echo(
+            f"when all {r.shard[1]} shards are built, join them into the split's cache with "
+            f"`digit-render merge --out {whole_cache_name(r.out)} --shards {r.shard[1]}`"
+        )
     if any(r.unseen):
         typer.echo(
             f"{r.unseen[0]} right and {r.unseen[1]} left rendered hands have no pixel in their "
