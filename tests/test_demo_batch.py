@@ -128,7 +128,7 @@ def test_focal_and_princpt_options_are_recorded(
         "--princpt", "10,20.5", "--no-pictures", "--checkpoint", tiny_checkpoint, "--out", out,
     )  # fmt: skip
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["predictions.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".digit-demo.lock", "predictions.json"]
     cam = json.loads((out / "predictions.json").read_text())["images"][0]["camera"]
     assert cam == {
         "focal": [1000.0, 900.0],
