@@ -93,7 +93,6 @@ def test_ctrl_c_is_said_in_one_line_with_exit_130(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 130
     assert err[-1] == (
-        f"digit-render: interrupted: removed the unfinished d.partial; nothing was written to "
-        f"{out}"
+        f"digit-render: interrupted: removed the unfinished d.partial; nothing was written to {out}"
     )
     assert list(tmp_path.iterdir()) == []
