@@ -10,7 +10,6 @@ from PIL import Image
 from core.errors import DigitError
 from core.files import atomic_path, check_output_dir
 
-
 # Pillow also registers writers that only raise (HDF5, FITS, ... stubs): pictures are these.
 PICTURE_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 
