@@ -21,8 +21,8 @@ from core.image_io import load_rgb
 from core.joints import SIDES
 from core.progress import progress
 from digit.demo.inputs import check_box_on_image
-from digit.demo.intrinsics import Intrinsics, image_intrinsics
-from digit.demo.lift import Hands3D, lift_prediction
+from digit.demo.intrinsics import Intrinsics, image_intrinsics, warn_implausible_options
+from digit.demo.lift import Hands3D, lift_prediction, warn_implausible_depths
 from digit.demo.out_folder import INDEX, check_out_folder, writing_run
 from digit.demo.panel import prediction_figure, save_figure
 from digit.demo.predict import (
@@ -121,11 +121,14 @@ def _in_3d(
     return camera, hands, error
 
 
-def _check_inputs(images: list[Path], boxes: list, batch_size: int) -> None:
+def _check_inputs(images: list[Path], boxes: list, batch_size: int, focal, princpt) -> None:
     if batch_size < 1:
         raise DigitError(f"--batch-size: must be at least 1, got {batch_size}")
+    sizes = []
     for path, box in zip(images, boxes, strict=True):
-        check_box_on_image(path, box, load_rgb(path).shape[:2])
+        sizes.append((path, load_rgb(path).shape[:2]))
+        check_box_on_image(path, box, sizes[-1][1])
+    warn_implausible_options(focal, princpt, sizes)
 
 
 def run_demo(
@@ -162,7 +165,7 @@ def run_demo(
     boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
     names = panel_names(images)
     check_out_folder(out, images, names if pictures else [], overwrite)
-    _check_inputs(images, boxes, batch_size)
+    _check_inputs(images, boxes, batch_size, focal, princpt)
     with writing_run(out, images, names if pictures else [], overwrite) as stage:
         return _predict_all(
             images, boxes, names, net, info, stage, extra=extra, truths=truths, focal=focal,
@@ -179,7 +182,7 @@ def _predict_all(
     """`run_demo`'s work (same arguments), its files written into the partial folder `stage`
     (`digit.demo.out_folder.writing_run` moves them into place)."""
     device = next(net.parameters()).device
-    records, network_s = [], 0.0
+    records, lifted, network_s = [], [], 0.0
     with progress(len(images), "digit-demo", enabled=show_progress) as bar:
         for start in range(0, len(images), batch_size):
             todo = range(start, min(start + batch_size, len(images)))
@@ -191,6 +194,7 @@ def _predict_all(
             for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
                 truth = truths[i] if truths is not None else None
                 camera, hands, error = _in_3d(pred, image.shape[:2], focal, princpt, truth)
+                lifted.append((images[i], hands))
                 if pictures:
                     title = _title(images[i], error, camera, hands)
                     fig = prediction_figure(image, pred, hands, title, truth)
@@ -199,6 +203,7 @@ def _predict_all(
                 record = image_record(images[i], name, pred, camera, hands, truth, error)
                 records.append(record | (extra[i] if extra else {}))
                 bar.advance(1)
+    warn_implausible_depths(lifted)
     run = DemoRun(records, network_s, time.perf_counter() - started, batch_size)
     doc = run_document(info, records, run.speed())
     atomic_write_bytes(stage / INDEX, json.dumps(doc, indent=1).encode())
