@@ -20,12 +20,10 @@ import numpy as np
 
 from core.camera import intrinsics
 from core.errors import DigitError
-from core.plausible import PlausibleRange, warn_implausible
+from core.plausible import FOCAL_PER_LONG_SIDE as FOCAL_RANGE
+from core.plausible import warn_implausible
 
 FOCAL_PER_LONG_SIDE = 2.48
-# A photograph's focal length in units of its long side: a fisheye-free ultra-wide lens (13 mm
-# full-frame equivalent) is about 0.36, a long telephoto (600 mm) about 17.
-FOCAL_RANGE = PlausibleRange(0.25, 20.0, "x the image's long side", "a photograph")
 FROM_OPTION = ("--focal", "--princpt")
 DEFAULT = "default"
 DATASET = "dataset camera"
