@@ -44,7 +44,7 @@ demo: install
 	$(VENV)/bin/digit-train --preset cpu --masks $(DEMO_OUT) --time-limit $(DEMO_MINUTES) --out $(DEMO_OUT)/run
 	$(VENV)/bin/digit-eval --checkpoint $(DEMO_OUT)/run/best.pt --split test --masks $(DEMO_OUT) \
 		--reference mean-pose --reference untrained --workers 1 --out $(DEMO_OUT)/eval
-	$(VENV)/bin/digit-demo --split test --count 6 --checkpoint $(DEMO_OUT)/run/best.pt --out $(DEMO_OUT)/predictions
+	$(VENV)/bin/digit-demo --split test --count 6 --checkpoint $(DEMO_OUT)/run/best.pt --out $(DEMO_OUT)/predictions --overwrite
 	cp $(DEMO_OUT)/run/learning_curves.png $(DEMO_OUT)/learning_curves.png
 	@echo "pictures:"; ls -1 $(DEMO_OUT)/*.png $(DEMO_OUT)/eval/*.png $(DEMO_OUT)/predictions/*.png
 

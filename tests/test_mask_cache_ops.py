@@ -312,6 +312,12 @@ def test_cli_shards_with_out_never_write_the_final_name(
     code, err = run_cli(monkeypatch, capsys, *base, "--shard", "0/2", "--out", str(final))
     assert code == 1 and "complete" not in err
     assert f"{shard0}: shard 0/2 of a mask cache (rows 0..18) exists" in err
+    from digit.data.dataset import InterHandDataset
+
+    with pytest.raises(
+        DigitError, match=r"it is shard 0/2: build all 2 and join them with `digit-"
+    ):
+        InterHandDataset(synthetic_root, "train", shard0, train=True, input_size=64)
     code, err = run_cli(monkeypatch, capsys, "merge", "--out", str(final), "--shards", "2")
     assert code == 0, err
     assert_same_datasets(final, mask_cache_train)

@@ -313,7 +313,7 @@ def plan_build(
     if limit is not None and limit < 1:
         raise DigitError(f"--limit: must be at least 1, got {limit}")
     if piece_size < 1:
-        raise DigitError(f"piece_size: must be at least 1, got {piece_size}")
+        raise DigitError(f"--piece-size: must be at least 1, got {piece_size}")
     shard_kn = parse_shard(shard)
     resolved, torch_device = check_raster_options(backend, device)
     root = resolve_data_root(data_root)
