@@ -1,6 +1,7 @@
-"""`show`, `preview`, `hand-gallery` and `legend` check their output before any work (issue 24):
-a name without a picture suffix, a folder, a place under a file or an empty --out is one error
-line and writes nothing; a good name is written whole (a JPEG too)."""
+"""Outputs checked before any work (issue 24): `show`, `preview`, `hand-gallery` and `legend`
+refuse a name without a picture suffix, a folder, a place under a file or an empty --out in one
+error line and write nothing, and write a good name whole (a JPEG too); every command refuses
+`--out ''` (which would mean the current folder)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,28 @@ def test_pictures_are_written_in_the_format_of_their_name(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "b.jpg", "c.webp", "deep"]
     with pytest.raises(DigitError, match=r"^--out .*x\.txt: '\.txt' is not a picture type"):
         check_picture_path(tmp_path / "x.txt")
+
+
+@pytest.mark.parametrize(
+    ("app", "args"),
+    [
+        ("cli.render_app", ["make-synthetic", "--out", ""]),
+        ("cli.render_app", ["build-masks", "--split", "train", "--out", ""]),
+        ("cli.render_app", ["merge", "--out", "", "--shards", "2"]),
+        ("cli.train_app", ["--out", ""]),
+        ("cli.train_app", ["--out", " ", "--resume"]),
+    ],
+)
+def test_an_empty_out_is_one_line_everywhere(app, args, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGIT_HOME", str(tmp_path / "home"))
+    main = importlib.import_module(app).main
+    monkeypatch.setattr(sys, "argv", ["prog", *args])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 1 and err.count("\n") == 1
+    assert err.endswith(": error: --out: empty path; name the file or folder to write\n")
+    assert list(tmp_path.iterdir()) == []
