@@ -5,6 +5,7 @@ results folder, a truncated results file and Ctrl-C are one line and a non-zero 
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -114,8 +115,10 @@ def test_a_real_ctrl_c_ends_a_benchmark_with_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    time.sleep(3.0)  # inside the work (writing a huge split)
+    assert proc.stdout.readline().startswith("cameras per frame")  # its main is running
+    time.sleep(0.5)  # inside the work (writing a huge split)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
