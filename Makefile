@@ -50,7 +50,8 @@ demo: install
 	OMP_NUM_THREADS=$(DEMO_THREADS) $(VENV)/bin/digit-eval --checkpoint $(DEMO_OUT)/run/best.pt \
 		--split test --masks $(DEMO_OUT) --reference mean-pose --reference untrained --workers 1 \
 		--out $(DEMO_OUT)/eval
-	$(VENV)/bin/digit-demo --split test --count 6 --checkpoint $(DEMO_OUT)/run/best.pt --out $(DEMO_OUT)/predictions
+	$(VENV)/bin/digit-demo --split test --count 6 --checkpoint $(DEMO_OUT)/run/best.pt --out $(DEMO_OUT)/predictions \
+		--overwrite
 	cp $(DEMO_OUT)/run/learning_curves.png $(DEMO_OUT)/learning_curves.png
 	@echo "pictures:"; ls -1 $(DEMO_OUT)/*.png $(DEMO_OUT)/eval/*.png $(DEMO_OUT)/predictions/*.png
 	@s=$$(( $$(date +%s) - $$(cat $(DEMO_OUT)/.demo_started) )); \

@@ -20,7 +20,6 @@ interacting, hands in contact and overlapping), announced on stderr when it is m
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.ablation_report import read_results
+from benchmarks.options import Parser, count, output_folder, path_arg, positive_int, run_main
 from core.errors import DigitError
 from core.files import atomic_write_bytes
 
@@ -101,7 +102,10 @@ def _learning_curve(run_dir: Path) -> list[dict]:
     """(step, images seen, val MPJPE) of every validation of a run, from metrics.jsonl."""
     curve = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill: the run logs it again
+            continue
         if rec.get("kind") == "val":
             curve.append(
                 {"step": rec["step"], "images": rec.get("images_seen"), "mpjpe": rec["mpjpe_all"]}
@@ -155,10 +159,7 @@ class Results:
         self.path = path
         doc = {"settings": settings, "runs": []}
         if path.is_file():
-            try:
-                doc = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise DigitError(f"{path}: unreadable results file ({exc})") from None
+            doc = read_results(path)
             if doc.get("settings") != settings:
                 raise DigitError(
                     f"{path}: holds a set with other settings ({doc.get('settings')}); "
@@ -224,7 +225,7 @@ def rescore(results_dir: Path, runs: Path, log=print) -> None:
     path = results_dir / RESULTS_JSON
     if not path.is_file():
         raise DigitError(f"{path}: no results to rescore")
-    doc = json.loads(path.read_text())
+    doc = read_results(path)
     results = Results(path, doc["settings"])
     data_root = Path(doc["settings"]["data_root"])
     for i, old in enumerate(doc["runs"]):
@@ -273,14 +274,16 @@ def run_set(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
+    from digit.model import VARIANTS
+
+    parser = Parser(prog="ablation", description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=positive_int, default=500)
+    parser.add_argument("--seeds", type=count, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     parser.add_argument("--labels", action="store_true", help="add class_labels and segm_only")
     parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--runs", type=Path, default=None)
-    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--runs", type=path_arg, default=None)
+    parser.add_argument("--results", type=path_arg, default=Path("benchmarks/results"))
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--rescore", action="store_true")
     args = parser.parse_args(argv)
@@ -291,8 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    runs = args.runs or digit_home() / "ablation" / "runs"
-    try:
+    def run() -> None:
+        runs = output_folder(args.runs or digit_home() / "ablation" / "runs", "--runs")
+        output_folder(args.results, "--results")  # before hours of training
         if args.rescore:
             rescore(args.results, runs, log)
         elif not args.report_only:
@@ -300,10 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             data_root = prepare_data(args.data_root, log)
             run_set(variants, args.seeds, args.steps, data_root, runs, args.results, log)
         write_report(args.results / RESULTS_JSON, args.results, log)
-    except DigitError as exc:
-        print(f"ablation: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_main("ablation", run, "every finished run is in ablation.json")
 
 
 if __name__ == "__main__":

@@ -256,11 +256,28 @@ def plot_curves(doc: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def read_results(path: Path) -> dict:
+    """An ablation.json document ({"settings": {...}, "runs": [...]}); a file that is truncated,
+    not JSON or not such a document is one DigitError line naming it."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DigitError(
+            f"{path}: unreadable results file ({why}); it is rewritten whole after each run, "
+            "so restore it or give another --results folder"
+        ) from None
+    ok = isinstance(doc, dict) and isinstance(doc.get("settings"), dict)
+    if not ok or not isinstance(doc.get("runs"), list):
+        raise DigitError(f"{path}: not an ablation results file (no settings and runs)")
+    return doc
+
+
 def write_report(results: Path, out: Path, log=print, command: str | None = None) -> None:
     """ablation.md, ablation_by_bin.png and ablation_curves.png from `results` into `out`."""
     if not Path(results).is_file():
         raise DigitError(f"{results}: no ablation results yet (run python -m benchmarks.ablation)")
-    doc = json.loads(Path(results).read_text())
+    doc = read_results(Path(results))
     if not doc["runs"]:
         log(f"ablation: {results} holds no finished run yet")
         return

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.options import Parser, positive_int, run_main
+
 
 def _status_kib(field: str) -> int:
     """VmRSS (now) or VmHWM (peak) of this process, KiB. VmHWM, unlike ru_maxrss, does not
@@ -144,9 +146,9 @@ def measure(folder: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 50_000, 100_000])
-    parser.add_argument("--cameras", type=int, default=40, help="cameras per time frame")
+    parser = Parser(prog="bench_index", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[20_000, 50_000, 100_000])
+    parser.add_argument("--cameras", type=positive_int, default=40, help="cameras per time frame")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -183,4 +185,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main("bench_index", main))

@@ -14,7 +14,6 @@ would take at the measured rates. ``--device cuda`` also times the torch backend
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from benchmarks.options import Parser, positive_int, run_main
 
 TRAIN_IMAGES = 1_361_062
 
@@ -141,12 +142,12 @@ def _dataset(folder: Path, captures: int, cameras: int, frames: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--captures", type=int, default=4)
-    parser.add_argument("--cameras", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=25)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--reads", type=int, default=3000)
+    parser = Parser(prog="bench_masks", description=__doc__.split("\n")[0])
+    parser.add_argument("--captures", type=positive_int, default=4)
+    parser.add_argument("--cameras", type=positive_int, default=8)
+    parser.add_argument("--frames", type=positive_int, default=25)
+    parser.add_argument("--workers", type=positive_int, nargs="+", default=[1, 2])
+    parser.add_argument("--reads", type=positive_int, default=3000)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
 
@@ -185,4 +186,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main("bench_masks", main))

@@ -19,11 +19,14 @@ import resource
 import sys
 import time
 import warnings
+from queue import Empty
 
 import torch
 
+from benchmarks.options import Parser, positive_int, run_main
+from core.errors import DigitError
 from digit.model import DigitNet, NetworkConfig, count_parameters
-from digit.model.config import PRESET_BACKBONES
+from digit.model.config import NETWORK_PRESETS
 
 
 def _rss_mb() -> float:
@@ -46,7 +49,7 @@ def run_case(preset: str, size: int, batch: int, repeats: int, device_name: str)
     """Time one configuration (`preset`: a preset or a backbone name, `digit` variant);
     returns a dict of the measured numbers."""
     device = torch.device(device_name)
-    if preset in PRESET_BACKBONES:
+    if preset in NETWORK_PRESETS:
         config = NetworkConfig.preset(preset)
     else:
         config = NetworkConfig(backbone=preset)
@@ -84,14 +87,54 @@ def run_case(preset: str, size: int, batch: int, repeats: int, device_name: str)
 
 
 def _worker(args: tuple, queue: mp.Queue) -> None:
-    queue.put(run_case(*args))
+    try:
+        queue.put(run_case(*args))
+    except Exception as exc:  # said by the parent in one line
+        queue.put(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def parse_cases(text: str) -> list[tuple[str, tuple[str, int]]]:
+    """--cases "tiny-128,paper-256" -> [(case, (preset or backbone, input size)), ...]."""
+    cases = []
+    for case in text.split(","):
+        name, _, size = case.strip().rpartition("-")
+        if not name or not size.isdigit() or int(size) < 1:
+            raise argparse.ArgumentTypeError(f"expected PRESET-SIZE like tiny-128, got {case!r}")
+        cases.append((case.strip(), (name, int(size))))
+    return cases
+
+
+def _in_child(ctx, job: tuple, case: str) -> dict:
+    """`run_case(*job)` in a fresh process; its failure (or death) is one DigitError line, and
+    Ctrl-C ends it too."""
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(job, queue))
+    proc.start()
+    try:
+        r = None
+        while r is None:
+            try:
+                r = queue.get(timeout=1.0)
+            except Empty:
+                if not proc.is_alive():
+                    raise DigitError(
+                        f"{case}: the measuring process died (exit {proc.exitcode})"
+                    ) from None
+        proc.join()
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+    if isinstance(r, str):
+        raise DigitError(f"{case}: {r}")
+    return r
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="paper-256,tiny-256,tiny-128")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = Parser(prog="bench_network", description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=parse_cases, default="paper-256,tiny-256,tiny-128")
+    parser.add_argument("--batch", type=positive_int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     ctx = mp.get_context("spawn")
@@ -103,14 +146,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{'model MB':>9} {'fwd peak MB':>12} {'train peak MB':>14}"
     )
     print(header)
-    for case in args.cases.split(","):
-        preset, size = case.rsplit("-", 1)
-        queue = ctx.Queue()
-        job = (preset, int(size), args.batch, args.repeats, args.device)
-        proc = ctx.Process(target=_worker, args=(job, queue))
-        proc.start()
-        r = queue.get()
-        proc.join()
+    for case, (preset, size) in args.cases:
+        r = _in_child(ctx, (preset, size, args.batch, args.repeats, args.device), case)
         results.append(r)
         print(
             f"{case:<26} {r['params']:>11,} {r['forward_ms_per_image']:>11.1f} "
@@ -121,4 +158,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main("bench_network", main))

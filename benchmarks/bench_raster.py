@@ -13,13 +13,14 @@ the torch backend on ``--device``. Numba compilation happens before timing (cach
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 
 import numba
 import numpy as np
 import torch
 
+from benchmarks.options import Parser, positive_float, positive_int, run_main
 from render.raster import RasterSettings, rasterize, rasterize_labels, rasterize_silhouette
 from render.raster.scenes import two_blob_scene
 
@@ -39,12 +40,12 @@ def _time(fn, repeats: int, sync=lambda: None) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--depth", type=float, default=600.0)
-    ap.add_argument("--torch-batch", type=int, default=8)
+    ap = Parser(prog="bench_raster", description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=positive_int, default=64)
+    ap.add_argument("--repeats", type=positive_int, default=3)
+    ap.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
+    ap.add_argument("--depth", type=positive_float, default=600.0)
+    ap.add_argument("--torch-batch", type=positive_int, default=8)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
 
@@ -99,4 +100,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main("bench_raster", main))

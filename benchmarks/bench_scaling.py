@@ -24,7 +24,6 @@ One JSON line per measurement on stdout; a table on stderr. Run it on a quiet ma
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -32,6 +31,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.options import Parser, count, positive_int, run_main
+from core.errors import DigitError
 
 TRAIN_IMAGES = 1_361_062
 CORES = (1, 8, 64)
@@ -85,7 +87,7 @@ def bench_build(root: Path, work: Path, workers: list[int], shards: list[int]) -
             for i in range(k)
         ]
         if any(p.wait() for p in procs):
-            raise SystemExit(f"bench_scaling: a shard build failed ({k} shards)")
+            raise DigitError(f"a shard build failed ({k} shards)")
         build_s = time.perf_counter() - t0
         merge_s = _render("merge", "--out", str(folder / "masks_train.h5"), "--shards", str(k))
         rates[f"shards={k}"] = n / build_s
@@ -109,7 +111,7 @@ def bench_loader(data_root: Path | None, workers: list[int], batches: int, size:
     root = resolve_data_root(str(data_root) if data_root else None)
     masks = mask_cache_path(None, root, "train")
     if not masks.is_file():
-        raise SystemExit(f"bench_scaling: {masks} not found; build the train masks first")
+        raise DigitError(f"{masks} not found; build the train masks first")
     data = InterHandDataset(
         root, "train", masks, train=True, augment=AugmentSettings(enabled=True), input_size=size
     )
@@ -132,14 +134,14 @@ def bench_loader(data_root: Path | None, workers: list[int], batches: int, size:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--captures", type=int, default=4)
-    parser.add_argument("--cameras", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=25)
-    parser.add_argument("--workers", type=int, nargs="+", default=None)
-    parser.add_argument("--shards", type=int, nargs="+", default=None)
-    parser.add_argument("--loader-workers", type=int, nargs="+", default=None)
-    parser.add_argument("--batches", type=int, default=20)
+    parser = Parser(prog="bench_scaling", description=__doc__.splitlines()[0])
+    parser.add_argument("--captures", type=positive_int, default=4)
+    parser.add_argument("--cameras", type=positive_int, default=8)
+    parser.add_argument("--frames", type=positive_int, default=25)
+    parser.add_argument("--workers", type=positive_int, nargs="+", default=None)
+    parser.add_argument("--shards", type=positive_int, nargs="+", default=None)
+    parser.add_argument("--loader-workers", type=count, nargs="+", default=None)
+    parser.add_argument("--batches", type=positive_int, default=20)
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes; meaningless numbers")
     args = parser.parse_args()
@@ -166,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main("bench_scaling", main))

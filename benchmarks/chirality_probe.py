@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-from core.errors import DigitError, one_line
+from benchmarks.options import Parser, count, positive_float, positive_int, run_main
 from core.progress import progress
 from digit.data.dataset import InterHandDataset, make_loader
 from digit.model import DigitNet, NetworkConfig
@@ -114,23 +114,20 @@ def train_probe(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(prog="chirality_probe", description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None, help="default: the synthetic default")
     ap.add_argument("--masks", default=None, help="folder with masks_train.h5")
-    ap.add_argument("--input-size", type=int, default=64)
-    ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--every", type=float, default=120.0, help="seconds between validations")
-    ap.add_argument("--val-images", type=int, default=None, help="default: all")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--input-size", type=positive_int, default=64)
+    ap.add_argument("--minutes", type=positive_float, default=10.0)
+    ap.add_argument(
+        "--every", type=positive_float, default=120.0, help="seconds between validations"
+    )
+    ap.add_argument("--val-images", type=positive_int, default=None, help="default: all")
+    ap.add_argument("--batch", type=positive_int, default=16)
+    ap.add_argument("--lr", type=positive_float, default=1e-3)
+    ap.add_argument("--seed", type=count, default=0)
     args = ap.parse_args(argv)
-    try:
-        train_probe(args)
-    except DigitError as exc:
-        print(f"chirality_probe: error: {one_line(exc)}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main("chirality_probe", lambda: train_probe(args), "the lines printed so far stand")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,14 @@ from pathlib import Path
 import torch
 import typer
 
-from cli.common import data_root_option, make_app, run
+from cli.common import data_root_option, make_app, out_option, run
 from core.errors import DigitError
-from core.files import check_output_dir
 from core.image_io import load_rgb
 from digit.checkpoint import load_network
 from digit.demo.inputs import parse_bbox
 from digit.demo.intrinsics import FOCAL_PER_LONG_SIDE, parse_focal, parse_princpt
-from digit.demo.run import DEFAULT_BATCH_SIZE, run_demo
+from digit.demo.out_folder import check_out_folder
+from digit.demo.run import DEFAULT_BATCH_SIZE, panel_names, run_demo
 from digit.image_inputs import expand_image_paths
 
 app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
@@ -33,7 +33,7 @@ def demo(
         help="x,y,w,h of the hands in pixels, or 'whole' for the whole image "
         "(default: the hands are detected in each image).",
     ),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = out_option(..., "Output folder."),
     split: str | None = typer.Option(
         None, "--split", help="Instead of IMAGE...: images of this split, with their bboxes."
     ),
@@ -57,6 +57,12 @@ def demo(
     pictures: bool = typer.Option(
         True, "--pictures/--no-pictures", help="Draw <stem>_pred.png (or write the JSON only)."
     ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an earlier digit-demo run in --out: its predictions.json and the "
+        "pictures it lists (nothing else).",
+    ),
 ) -> None:
     """Draw each image's predicted hands (2D, part segmentation, 3D views; with --split next
     to the ground truth and the error) into --out: <stem>_pred.png per image, plus
@@ -78,7 +84,7 @@ def demo(
         box = None if bbox in (None, "whole") else parse_bbox(bbox)
     # bad inputs first (reading is cheap next to detection), so a wrong output, checkpoint or
     # image is the one error line, not "no hands found" or a bar cut short
-    check_output_dir(out)
+    check_out_folder(out, images, panel_names(images) if pictures else [], overwrite)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net, info = load_network(checkpoint, device)
     extra = None
@@ -91,6 +97,7 @@ def demo(
     result = run_demo(
         images, net, info, out, bbox=box, extra=extra, truths=truths, focal=focal_px,
         princpt=princpt_px, batch_size=batch_size, started=started, pictures=pictures,
+        overwrite=overwrite,
     )  # fmt: skip
     what = f"{len(result.records)} panels and " if pictures else ""
     typer.echo(f"wrote {what}predictions.json ({len(result.records)} images) to {out}")

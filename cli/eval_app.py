@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 import typer
 
-from cli.common import data_root_option, make_app, run
+from cli.common import data_root_option, make_app, out_option, run
 from digit.eval_report import format_comparison, format_summary
 from digit.evaluate import ROOT_DEPTH_GT, run_evaluation
 
@@ -30,7 +30,7 @@ def evaluate(
     root_depth: str = typer.Option(
         ROOT_DEPTH_GT, "--root-depth", help="gt | PATH to a RootNet output JSON"
     ),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = out_option(..., "Output folder."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
     workers: int = typer.Option(0, "--workers", min=0, help="Data loader worker processes."),

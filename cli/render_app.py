@@ -4,14 +4,15 @@ from pathlib import Path
 
 import typer
 
-from cli.common import data_root_option, make_app, run
+from cli.common import data_root_option, make_app, out_option, run
+from core.errors import DigitError
 
 app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic stand-in).")
 
 
 @app.command("make-synthetic")
 def make_synthetic(
-    out: Path = typer.Option(..., "--out", help="Dataset root to write."),
+    out: Path = out_option(..., "Dataset root to write."),
     captures: int = typer.Option(30, "--captures", help="Captures (subjects) in the train split."),
     eval_captures: int = typer.Option(
         5, "--eval-captures", help="Captures (subjects) in each of val and test."
@@ -55,11 +56,11 @@ def build_masks(
     mano_dir: Path | None = typer.Option(
         None, "--mano-dir", help="Folder with MANO_RIGHT.pkl, MANO_LEFT.pkl [<data-root>/mano]."
     ),
-    out: Path | None = typer.Option(
+    out: Path | None = out_option(
         None,
-        "--out",
-        help="Cache file [<data-root>/masks/masks_{split}.h5; --limit and --shard builds get "
-        "masks_{split}.first{N}.h5, masks_{split}.shard-K-of-N.h5].",
+        "Cache file [<data-root>/masks/masks_{split}.h5; --limit builds get "
+        "masks_{split}.first{N}.h5]. With --shard K/N, the whole cache's name: the shard "
+        "writes <stem>.shard-K-of-N.h5 beside it, which merge --out FILE --shards N joins.",
     ),
     masks: Path | None = typer.Option(
         None, "--masks", help="Folder for the default file names (instead of <data-root>/masks)."
@@ -108,11 +109,19 @@ def build_masks(
         piece_size=piece_size,
         masks_dir=masks,
     )
+    what = "" if r.shard is None else f"shard {r.shard[0]}/{r.shard[1]}, "
     typer.echo(
-        f"wrote {r.out}: {r.images} images ({r.valid} valid; rendered right {r.hands[0]}, "
-        f"left {r.hands[1]}) in {r.seconds:.1f} s with {r.backend}"
+        f"wrote {r.out}: {what}{r.images} images ({r.valid} valid; rendered right "
+        f"{r.hands[0]}, left {r.hands[1]}) in {r.seconds:.1f} s with {r.backend}"
         + (f", {r.resumed} of {r.pieces} pieces resumed" if r.resumed else "")
     )
+    if r.shard is not None:
+        from render.mask_cache.builder import whole_cache_name
+
+        typer.echo(
+            f"when all {r.shard[1]} shards are built, join them into the split's cache with "
+            f"`digit-render merge --out {whole_cache_name(r.out)} --shards {r.shard[1]}`"
+        )
     if any(r.unseen):
         typer.echo(
             f"{r.unseen[0]} right and {r.unseen[1]} left rendered hands have no pixel in their "
@@ -123,7 +132,7 @@ def build_masks(
 @app.command("merge")
 def merge(
     shards: list[Path] | None = typer.Argument(None, help="Shard files, any order."),
-    out: Path = typer.Option(..., "--out"),
+    out: Path = out_option(..., "The cache file to write."),
     count: int | None = typer.Option(
         None,
         "--shards",
@@ -166,7 +175,7 @@ def verify(
 def show(
     file: Path = typer.Argument(..., help="masks_{split}.h5"),
     index: int = typer.Option(0, "--index"),
-    out: Path = typer.Option(..., "--out"),
+    out: Path = out_option(..., "Picture to write (.png, .jpg)."),
     data_root: Path | None = data_root_option(),
 ) -> None:
     """Draw one image, its mask overlay with the legend, and its projected joints."""
@@ -177,51 +186,58 @@ def show(
 
 @app.command("preview")
 def preview(
-    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    out: Path = out_option(..., "Picture to write (.png, .jpg)."),
     split: str = typer.Option("train", "--split"),
     data_root: Path | None = data_root_option(),
     count: int = typer.Option(8, "--count", help="Number of images."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """A contact sheet of dataset images with their annotated joints and bboxes drawn on."""
-    from core.files import check_output_dir
     from core.interhand.reader import InterHandSplit
+    from core.picture_files import check_picture_path, save_picture
     from render.preview import preview_sheet, spread_indices
     from render.synthetic_data.default import prepare_data_root
 
     spread_indices(1, count)  # checks --count before the dataset is read
-    check_output_dir(Path(out).parent)
+    check_picture_path(out)
     root = prepare_data_root(data_root)
     data = InterHandSplit.from_root(root, split)
-    preview_sheet(data, spread_indices(len(data), count, seed)).save(out)
+    save_picture(preview_sheet(data, spread_indices(len(data), count, seed)), out)
     typer.echo(f"wrote {out}")
 
 
 @app.command("hand-gallery")
 def hand_gallery(
-    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    out: Path = out_option(..., "Picture to write (.png, .jpg)."),
     mano_dir: Path | None = typer.Option(None, "--mano-dir", help="Default: the synthetic model."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Both hands of a MANO-format model in several poses, coloured by part."""
     from core.assets import SYNTHETIC_MANO_DIR
+    from core.picture_files import check_picture_path, save_picture
     from render.gallery import hand_gallery as gallery
 
-    gallery(mano_dir or SYNTHETIC_MANO_DIR, seed=seed).save(out)
+    check_picture_path(out)
+    save_picture(gallery(mano_dir or SYNTHETIC_MANO_DIR, seed=seed), out)
     typer.echo(f"wrote {out}")
 
 
 @app.command("legend")
 def legend(
-    out_dir: Path = typer.Option(Path("assets/textures"), "--out-dir"),
+    out_dir: Path = out_option(Path("assets/textures"), "Folder to write.", name="--out-dir"),
 ) -> None:
     """Write the class table (classes.json) and its legend picture (legend.png)."""
     from core.drawing import legend_image
+    from core.files import atomic_write_text
     from core.parts import class_table_json
+    from core.picture_files import check_picture_path, save_picture
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DigitError(f"--out-dir {out_dir}: is a file, not a folder")
+    check_picture_path(out_dir / "legend.png", "--out-dir")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "classes.json").write_text(class_table_json() + "\n")
-    legend_image().save(out_dir / "legend.png")
+    atomic_write_text(out_dir / "classes.json", class_table_json() + "\n")
+    save_picture(legend_image(), out_dir / "legend.png")
     typer.echo(f"wrote {out_dir / 'classes.json'} and {out_dir / 'legend.png'}")
 
 

@@ -10,6 +10,12 @@ class DigitError(Exception):
     """
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the interrupted work kept and how to go on (one line, e.g. "run/last.pt
+    holds step 120; continue with `digit-train --out run --resume`"). The command-line tools
+    print ``interrupted: <message>`` and exit with status 130."""
+
+
 def one_line(exc: DigitError) -> str:
     """The user's line of `exc`. A DigitError raised in a torch DataLoader worker reaches the
     main process re-created with the worker's traceback as its message ("Caught DigitError in

@@ -87,6 +87,14 @@ def load_torch_file(path: str | Path, what: str, map_location: str | torch.devic
         raise DigitError(f"{path}: cannot read {what} ({type(exc).__name__}: {first})") from None
 
 
+def output_path(text: str, what: str = "--out") -> Path:
+    """A command-line output path: an empty one (which would mean the current folder) is one
+    DigitError line naming `what`."""
+    if not str(text).strip():
+        raise DigitError(f"{what}: empty path; name the file or folder to write")
+    return Path(text)
+
+
 def check_output_dir(folder: str | Path, what: str = "--out") -> None:
     """Check, creating nothing, that files can be written under `folder` (it may not exist yet):
     its nearest existing ancestor must be a writable folder. DigitError naming `what` if not."""
@@ -115,14 +123,19 @@ def os_error_line(exc: OSError, path: str | Path) -> str:
     return f"{exc.filename or path}: cannot write ({reason})"
 
 
-def check_free_space(folder: str | Path, need_bytes: int, what: str) -> None:
+def check_free_space(
+    folder: str | Path,
+    need_bytes: int,
+    what: str,
+    advice: str = "free some space and rerun the same command",
+) -> None:
     """DigitError when the file system of `folder` (or its nearest existing ancestor) has less
-    than `need_bytes` free; `what` says what would be written."""
+    than `need_bytes` free; `what` says what would be written, `advice` what to do."""
     folder = Path(folder)
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     free = shutil.disk_usage(existing).free
     if free < need_bytes:
         raise DigitError(
             f"{folder}: not enough free space for {what} (about {need_bytes / 1e6:,.0f} MB "
-            f"needed, {free / 1e6:,.0f} MB free); free some space and rerun the same command"
+            f"needed, {free / 1e6:,.0f} MB free); {advice}"
         )

@@ -214,13 +214,29 @@ def create_datasets(f: h5py.File, n: int, canvas_hw: tuple[int, int]) -> None:
         f.create_dataset(name, shape=(n, *tail), dtype=dtype, track_times=False)
 
 
-def is_complete_cache(path: Path) -> bool:
-    """True when `path` is an HDF5 file whose ``complete`` attribute is True."""
+def finished_cache_kind(path: Path) -> str | None:
+    """What a finished cache file holds, in words: "a complete mask cache", "shard k/n of a
+    mask cache (rows a..b)" or "a mask cache of the first N images"; None when `path` is not
+    a finished cache (missing, not HDF5, or `complete` not True)."""
     try:
         with h5py.File(path, "r") as f:
-            return bool(f.attrs.get("complete", False))
+            if not bool(f.attrs.get("complete", False)):
+                return None
+            raw = f.attrs.get(SELECTION)
     except OSError:
-        return False
+        return None
+    try:
+        sel = json.loads(raw) if raw else None
+    except (TypeError, json.JSONDecodeError):
+        sel = None
+    if not isinstance(sel, dict):
+        return "a complete mask cache"
+    if sel.get("shard") is not None:
+        k, n = sel["shard"]
+        return f"shard {k}/{n} of a mask cache (rows {sel.get('start')}..{sel.get('stop')})"
+    if sel.get("limit") is not None:
+        return f"a mask cache of the first {sel['limit']} images"
+    return "a complete mask cache"
 
 
 def _check_version(f: h5py.File, path: Path) -> None:

@@ -1,8 +1,8 @@
 """Evaluate a network on one split with the official InterHand2.6M protocol (`digit.metrics`).
 
 Flow: `predict` runs the network over a loader of `Batch`es and undoes the crop warp (u, v back to
-original image pixels; d stays root-relative mm); `root_depths` picks the absolute root depths
-(ground truth, or a RootNet file keyed by annot_id); `evaluate_predictions` calls
+original image pixels; d stays root-relative mm); the absolute root depths are the ground truth
+or a RootNet file's (`rootnet_abs_depth`, keyed by annot_id); `evaluate_predictions` calls
 `digit.metrics.evaluate`; `run_evaluation` does all of it for a checkpoint and writes the files of
 `digit.eval_report` into the output folder.
 
@@ -22,8 +22,10 @@ import torch
 from torch import nn
 
 from core.errors import DigitError
+from core.files import check_output_dir
 from core.interhand.reader import InterHandSplit
 from core.paths import mask_cache_path
+from core.plausible import ROOT_DEPTH_MM, warn_implausible
 from core.progress import progress
 from core.splits import check_split
 from digit.data.batch import Batch
@@ -186,7 +188,9 @@ def rootnet_abs_depth(
 
     Entries are matched by annot_id through the split's data.json. As in the official code,
     `root_valid` is not consulted: RootNet's depth is used for both hands. An image without an
-    entry is an error (no silent fallback to ground truth), naming the file.
+    entry, or with a depth that is NaN, infinite, zero or negative, is an error naming the file
+    and the image (no silent fallback to ground truth); depths outside `ROOT_DEPTH_MM` are
+    used, with one `ImplausibleValue` warning.
     """
     path = Path(rootnet_json)
     if not path.is_file():
@@ -203,16 +207,33 @@ def rootnet_abs_depth(
             f"{path}: no entry for {int(missing.sum())} of {len(rows)} evaluated images "
             f"(e.g. annot_id {int(batch.annot_id[missing][0])})"
         )
-    return batch.rootnet_abs_depth.astype(np.float64)
+    depth = batch.rootnet_abs_depth.astype(np.float64)
+    check_root_depths(depth, np.asarray(image_ids), batch.annot_id, path)
+    return depth
 
 
-def root_depths(
-    root_depth: str | Path, gt: GroundTruth, data_root: str | Path, split: str
-) -> np.ndarray:
-    """(N, 2) mm absolute root depths: ground truth for "gt", else RootNet from that path."""
-    if str(root_depth) == ROOT_DEPTH_GT:
-        return gt.abs_depth.copy()
-    return rootnet_abs_depth(root_depth, data_root, split, gt.image_id)
+def check_root_depths(
+    depth: np.ndarray, image_ids: np.ndarray, annot_ids: np.ndarray, path: Path
+) -> None:
+    """RootNet depths (N, 2) mm of images `image_ids` (N,) (entries `annot_ids` (N,) of the
+    file `path`): DigitError for a non-finite or non-positive one, a warning for implausible
+    ones."""
+    bad = ~(np.isfinite(depth) & (depth > 0)).all(axis=1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise DigitError(
+            f"{path}: image id {int(image_ids[k])} (annot_id {int(annot_ids[k])}): abs_depth "
+            f"{depth[k].tolist()} is not a positive depth in mm ({int(bad.sum())} of "
+            f"{len(depth)} images)"
+        )
+    odd = ROOT_DEPTH_MM.outside(depth).any(axis=1)
+    if odd.any():
+        k = int(np.flatnonzero(odd)[0])
+        warn_implausible(
+            f"{path}: {int(odd.sum())} of {len(depth)} images have a RootNet depth outside "
+            f"the plausible {ROOT_DEPTH_MM.describe()} (first: image id {int(image_ids[k])}, "
+            f"{', '.join(f'{z:g}' for z in depth[k])} mm); are they in mm?"
+        )
 
 
 # ---- metrics ---------------------------------------------------------------------------------
@@ -266,6 +287,17 @@ def _check_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def check_eval_out(out: str | Path) -> None:
+    """The output folder, checked before the evaluation: a folder (or nothing yet) in a
+    writable place, and not empty-named. One DigitError line naming --out if not."""
+    if not str(out).strip():
+        raise DigitError("--out: empty path; name the folder to write")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DigitError(f"--out {out}: is a file, not a folder")
+    check_output_dir(out)
+
+
 def run_evaluation(
     checkpoint: str | Path,
     split: str = "test",
@@ -299,6 +331,7 @@ def run_evaluation(
     from digit.references import REFERENCES, fit_mean_pose_on_split, mean_pose_predictions
 
     check_split(split)
+    check_eval_out(out)
     use_gt = str(root_depth) == ROOT_DEPTH_GT
     if not use_gt and not Path(root_depth).is_file():
         raise DigitError(f"{root_depth}: RootNet file not found (--root-depth gt|PATH)")
@@ -318,10 +351,18 @@ def run_evaluation(
     )
     if mask_file is not None and not getattr(dataset, "has_masks", True):
         mask_file = None
+    rootnet = None  # read and checked before the network runs over the split
+    if not use_gt:
+        ids = dataset.split.columns.image_id
+        rootnet = (ids, rootnet_abs_depth(root_depth, root, split, ids))
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     dtype = torch.get_autocast_dtype(device.type) if amp else None
     preds, gt = collect(net, loader, device, amp_dtype=dtype, show_progress=show_progress)
-    abs_depth = root_depths(root_depth, gt, root, split)
+    if rootnet is None:
+        abs_depth = gt.abs_depth.copy()
+    else:
+        row = {int(i): k for k, i in enumerate(rootnet[0])}
+        abs_depth = rootnet[1][[row[int(i)] for i in gt.image_id]]
     use_iou = mask_file is not None
     result = evaluate_predictions(preds, gt, abs_depth, use_iou=use_iou)
     scored: dict[str, EvalResult] = {}

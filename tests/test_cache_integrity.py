@@ -187,11 +187,10 @@ def test_verify_full_re_renders_every_image(monkeypatch, capsys, small_cache):
 def test_merge_refuses_a_damaged_shard(synthetic_root, tmp_path):
     shards = []
     for k in range(2):
-        out = tmp_path / f"s{k}.h5"
-        build_masks(
-            "train", synthetic_root, out=out, limit=4, shard=f"{k}/2", piece_size=2,
-            show_progress=False,
-        )  # fmt: skip
+        out = build_masks(
+            "train", synthetic_root, out=tmp_path / f"s{k}.h5", limit=4, shard=f"{k}/2",
+            piece_size=2, show_progress=False,
+        ).out  # fmt: skip
         shards.append(out)
     damage_chunk(shards[1], 1)
     merged = tmp_path / "merged.h5"
@@ -365,7 +364,7 @@ def test_a_leftover_partial_folder_is_removed_with_a_line(
     code, err = run_cli(monkeypatch, capsys, *build_args(synthetic_root, out), "--limit", "2")
     assert f"removed {partial_dir_for(out)}" in err
     assert not partial_dir_for(out).exists() and out.is_file()
-    assert code == 1 and "a complete mask cache exists" in err
+    assert code == 1 and "a mask cache of the first 2 images exists" in err
 
 
 # --------------------------------------------------------------------------- 7: one line

@@ -68,6 +68,7 @@ def test_demo_writes_panels_and_json(tmp_path, monkeypatch, capsys, tiny_checkpo
     code, _, err = _run_cli(monkeypatch, capsys, *args)
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == [
+        ".digit-demo.lock",  # one run at a time (tests/test_demo_out_folder.py)
         "landscape_pred.png",
         "portrait_pred.png",
         "predictions.json",

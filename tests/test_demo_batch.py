@@ -128,7 +128,7 @@ def test_focal_and_princpt_options_are_recorded(
         "--princpt", "10,20.5", "--no-pictures", "--checkpoint", tiny_checkpoint, "--out", out,
     )  # fmt: skip
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["predictions.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".digit-demo.lock", "predictions.json"]
     cam = json.loads((out / "predictions.json").read_text())["images"][0]["camera"]
     assert cam == {
         "focal": [1000.0, 900.0],
@@ -189,3 +189,58 @@ def test_split_run_draws_the_ground_truth_and_its_error(
         dist = np.linalg.norm(np.asarray(record["joints_rel_cam_mm"]) - gt_rel, axis=-1)
         mpjpe = record["ground_truth"]["mpjpe_mm"]
         assert np.isfinite(mpjpe) and mpjpe == pytest.approx(dist[valid].mean(), rel=1e-9)
+
+
+# ---- issue 24: implausible camera numbers are used, with one warning line each ----------------
+
+
+def test_implausible_focal_and_princpt_warn_in_one_line(
+    tmp_path, monkeypatch, capsys, tiny_checkpoint, folder
+):
+    args = [folder, "--bbox", "whole", "--no-pictures", "--checkpoint", tiny_checkpoint]
+    code, _, err = _run_cli(
+        monkeypatch, capsys, *args, "--focal", "1e-6", "--princpt", "1e6,-1e6",
+        "--out", tmp_path / "odd",
+    )  # fmt: skip
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if line.startswith("digit-demo: warning: --")]
+    # 0.png is 60 x 80: 1e-6 px over its long side 80 = 1.25e-08
+    assert warned[0] == (
+        "digit-demo: warning: --focal 1e-06 px is 1.25e-08 x the long side of 0.png (5 of 5 "
+        "images), outside the plausible 0.25-20 x the image's long side for a photograph; the "
+        "joints are placed with it as given"
+    )
+    assert warned[1].startswith(
+        "digit-demo: warning: --princpt 1e+06,-1e+06 lies outside 0.png (80x60 px; 5 of 5 images)"
+    )
+    assert len(warned) == 2
+    # plausible values (a phone's 0.8 x the long side, a principal point inside) say nothing
+    code, _, err = _run_cli(
+        monkeypatch, capsys, *args, "--focal", "60", "--princpt", "30,25", "--out", tmp_path / "ok"
+    )
+    assert code == 0 and "warning: --" not in err
+
+
+def test_implausible_root_depths_warn_once():
+    import warnings
+
+    from core.plausible import ImplausibleValue
+    from digit.demo.lift import HAND_SIZE, Hands3D, warn_implausible_depths
+
+    def hands(right: float, left: float) -> Hands3D:
+        zeros = np.zeros((42, 3))
+        return Hands3D(zeros, zeros, np.array([right, left]), (HAND_SIZE, HAND_SIZE))
+
+    lifted = [(Path("a.jpg"), hands(900.0, 950.0)), (Path("b.jpg"), hands(187_000.0, 187_040.0)),
+              (Path("c.jpg"), hands(50.0, np.nan))]  # fmt: skip
+    with pytest.warns(ImplausibleValue) as said:
+        warn_implausible_depths(lifted)
+    assert [str(w.message) for w in said] == [
+        "2 of 3 images have a root depth outside the plausible 100-5000 mm for a hand in front "
+        "of a camera (first: b.jpg, right 187,000 mm (hand size), left 187,040 mm (hand size)); "
+        "their 3D joints are placed there (an undertrained network or a wrong --focal gives "
+        "such depths)"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_implausible_depths(lifted[:1])  # all plausible: silent

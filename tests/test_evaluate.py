@@ -345,6 +345,7 @@ def fake_dataset(monkeypatch):
         def __init__(self, data_root, split, masks, train=False, limit=None, **kw):
             assert split == SPLIT and not train
             self.root = Path(data_root)
+            self.split = InterHandSplit.from_root(self.root, split)
 
     module.InterHandDataset = FakeDataset
     module.make_loader = lambda ds, batch_size, shuffle, num_workers: _batches(ds.root, batch_size)
@@ -517,3 +518,77 @@ def test_cli_corrupt_image_is_one_line(
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and str(image) in lines[0], err
     assert not (tmp_path / "out").exists()
+
+
+# ---- issue 24: the output and the RootNet depths are checked before the evaluation runs ---------
+
+
+def _no_evaluation(*_args, **_kwargs):
+    raise AssertionError("the network ran before the bad input was found")
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "a_file", "empty"])
+def test_cli_bad_out_is_one_line_before_the_evaluation(
+    where, synthetic_root, tiny_checkpoint, tmp_path, monkeypatch, capsys
+):
+    import digit.evaluate
+
+    monkeypatch.setattr(digit.evaluate, "collect", _no_evaluation)
+    (tmp_path / "a_file").write_text("x")
+    out, message = {
+        "under_a_file": (tmp_path / "a_file" / "eval", "a_file is a file, not a folder"),
+        "a_file": (tmp_path / "a_file", "is a file, not a folder"),
+        "empty": ("", "--out: empty path"),
+    }[where]
+    args = ["--checkpoint", tiny_checkpoint, "--split", SPLIT, "--data-root", synthetic_root]
+    code, _, err = _run_cli(monkeypatch, capsys, *args, "--out", out)
+    assert code == 1 and err.count("\n") == 1 and err.startswith("digit-eval: error: --out")
+    assert message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def _rootnet_with(tmp_path: Path, root: Path, annot: int, depth) -> Path:
+    path, _ = _rootnet_by_image(root)
+    entries = json.loads(path.read_text())
+    for e in entries:
+        if e["annot_id"] == annot:
+            e["abs_depth"] = depth
+    bad = tmp_path / "rootnet.json"
+    bad.write_text(json.dumps(entries).replace('"NaN"', "NaN"))
+    return bad
+
+
+@pytest.mark.parametrize("depth", [["NaN", 900.0], [900.0, -850.0], [0.0, 0.0]])
+def test_a_rootnet_depth_that_is_no_depth_is_an_error_naming_the_image(
+    depth, synthetic_root, tiny_checkpoint, tmp_path, monkeypatch
+):
+    import digit.evaluate
+
+    data = InterHandSplit.from_root(synthetic_root, SPLIT)
+    image_id, annot = int(data.columns.image_id[3]), int(data.columns.annot_id[3])
+    path = _rootnet_with(tmp_path, synthetic_root, annot, depth)
+    monkeypatch.setattr(digit.evaluate, "collect", _no_evaluation)
+    with pytest.raises(DigitError) as exc:
+        run_evaluation(tiny_checkpoint, SPLIT, synthetic_root, None, str(path), tmp_path / "e")
+    assert str(exc.value).startswith(f"{path}: image id {image_id} (annot_id {annot}): abs_depth ")
+    assert "is not a positive depth in mm (1 of " in str(exc.value)
+    assert not (tmp_path / "e").exists()
+
+
+def test_implausible_rootnet_depths_are_used_with_one_warning(synthetic_root, tmp_path):
+    from core.plausible import ImplausibleValue
+
+    path, depth = _rootnet_by_image(synthetic_root)
+    ids = np.array(sorted(depth))
+    metres = tmp_path / "metres.json"  # a file written in metres: 0.9 "mm"
+    entries = json.loads(path.read_text())
+    for e in entries:
+        e["abs_depth"] = [z / 1000 for z in e["abs_depth"]]
+    metres.write_text(json.dumps(entries))
+    with pytest.warns(ImplausibleValue) as said:
+        got = rootnet_abs_depth(metres, synthetic_root, SPLIT, ids)
+    np.testing.assert_allclose(got, np.array([depth[i] for i in ids]) / 1000)
+    assert len(said) == 1
+    text = str(said[0].message)
+    assert f"{metres}: {len(ids)} of {len(ids)} images have a RootNet depth outside" in text
+    assert "plausible 100-5000 mm" in text and "\n" not in text

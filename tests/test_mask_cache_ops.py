@@ -105,17 +105,16 @@ def test_resume_with_other_settings_is_refused(synthetic_root, tmp_path):
 def test_shards_workers_and_merge_equal_a_single_run(synthetic_root, mask_cache_train, tmp_path):
     shards = []
     for k in range(3):
-        out = tmp_path / f"shard{k}.h5"
         workers = 2 if k == 1 else 1  # one shard through joblib worker processes
-        build_masks(
+        out = build_masks(
             "train",
             synthetic_root,
-            out=out,
+            out=tmp_path / f"shard{k}.h5",
             shard=f"{k}/3",
             workers=workers,
             piece_size=3,
             show_progress=False,
-        )
+        ).out
         with h5py.File(out, "r") as f:
             sel = json.loads(f.attrs["selection"])
             assert sel["shard"] == [k, 3] and sel["total"] == 36
@@ -294,3 +293,51 @@ def test_torch_backend_writes_the_same_bytes(synthetic_root, mask_cache_train, t
         for name in DATASETS:
             if name != "file_name":
                 assert f[name][...].tobytes() == g[name][:6].tobytes(), name
+
+
+def test_cli_shards_with_out_never_write_the_final_name(
+    monkeypatch, capsys, synthetic_root, mask_cache_train, tmp_path
+):
+    """README's recipe with `--out FILE` on every shard (issue 24): each shard writes FILE's
+    stem + .shard-K-of-N.h5, FILE appears only when merge joins them, and nothing calls a
+    shard a complete mask cache."""
+    final = tmp_path / "masks_train.h5"
+    base = ["build-masks", "--split", "train", "--data-root", str(synthetic_root)]
+    for k in range(2):
+        code, _ = run_cli(monkeypatch, capsys, *base, "--shard", f"{k}/2", "--out", str(final))
+        assert code == 0
+        assert not final.exists()
+    shard0 = tmp_path / "masks_train.shard-0-of-2.h5"
+    assert shard0.is_file() and (tmp_path / "masks_train.shard-1-of-2.h5").is_file()
+    code, err = run_cli(monkeypatch, capsys, *base, "--shard", "0/2", "--out", str(final))
+    assert code == 1 and "complete" not in err
+    assert f"{shard0}: shard 0/2 of a mask cache (rows 0..18) exists" in err
+    from digit.data.dataset import InterHandDataset
+
+    with pytest.raises(
+        DigitError, match=r"it is shard 0/2: build all 2 and join them with `digit-"
+    ):
+        InterHandDataset(synthetic_root, "train", shard0, train=True, input_size=64)
+    code, err = run_cli(monkeypatch, capsys, "merge", "--out", str(final), "--shards", "2")
+    assert code == 0, err
+    assert_same_datasets(final, mask_cache_train)
+    # an --out named as another shard than --shard is refused
+    other = tmp_path / "masks_train.shard-1-of-2.h5"
+    code, err = run_cli(monkeypatch, capsys, *base, "--shard", "0/2", "--out", str(other))
+    assert code == 1 and "named as shard 1/2, but --shard is 0/2" in err
+
+
+def test_cli_shard_says_how_to_merge(monkeypatch, capsys, synthetic_root, tmp_path):
+    final = tmp_path / "m.h5"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["digit-render", "build-masks", "--split", "val", "--data-root", str(synthetic_root),
+         "--shard", "1/3", "--out", str(final)],
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        render_main()
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert f"wrote {tmp_path / 'm.shard-1-of-3.h5'}: shard 1/3, " in out
+    assert f"`digit-render merge --out {final} --shards 3`" in out

@@ -141,10 +141,16 @@ class InterHandDataset(Dataset):
             cmd = build_masks_command(self.data_root, self.split_name, default)
             if path.resolve() == default.resolve():
                 cmd += " --overwrite"
+            shard = (selection or {}).get("shard")
+            how = f"build the whole split's masks with `{cmd}`"
+            if shard is not None:
+                how = (
+                    f"it is shard {shard[0]}/{shard[1]}: build all {shard[1]} and join them "
+                    f"with `digit-render merge --out {default} --shards {shard[1]}`"
+                )
             raise DigitError(
                 f"{path}: mask cache lacks {missing} of the {len(self.split)} images used "
-                f"(it holds the selection {selection} of {self.split.files.data}); build the "
-                f"whole split's masks with `{cmd}`"
+                f"(it holds the selection {selection} of {self.split.files.data}); {how}"
             )
         self._segm_valid = valid[self._cache_row].astype(bool)
         self._lr_iou = lr_iou[self._cache_row].astype(np.float32)

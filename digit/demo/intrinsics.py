@@ -14,11 +14,14 @@ Defaults, for a photo whose camera is unknown:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from core.camera import intrinsics
 from core.errors import DigitError
+from core.plausible import FOCAL_PER_LONG_SIDE as FOCAL_RANGE
+from core.plausible import warn_implausible
 
 FOCAL_PER_LONG_SIDE = 2.48
 FROM_OPTION = ("--focal", "--princpt")
@@ -105,3 +108,34 @@ def image_intrinsics(
     f, f_src = pick(focal, cam_focal, default_focal, FROM_OPTION[0])
     c, c_src = pick(princpt, cam_princpt, default_princpt, FROM_OPTION[1])
     return Intrinsics(focal=f, princpt=c, focal_source=f_src, princpt_source=c_src)
+
+
+def warn_implausible_options(
+    focal: np.ndarray | None, princpt: np.ndarray | None, sizes: list[tuple[Path, tuple[int, int]]]
+) -> None:
+    """One `ImplausibleValue` warning each for a `--focal` outside `FOCAL_RANGE` and a
+    `--princpt` outside the picture, over the images and their (height, width) `sizes`."""
+    if focal is not None:
+        ratios = [
+            (path, float(np.min(focal)) / max(hw), float(np.max(focal)) / max(hw))
+            for path, hw in sizes
+        ]
+        odd = [(p, lo, hi) for p, lo, hi in ratios if FOCAL_RANGE.outside([lo, hi]).any()]
+        if odd:
+            path, lo, hi = odd[0]
+            ratio = lo if FOCAL_RANGE.outside(lo) else hi
+            warn_implausible(
+                f"--focal {','.join(f'{f:g}' for f in np.unique(focal))} px is {ratio:.3g} x the "
+                f"long side of {path.name} ({len(odd)} of {len(sizes)} images), outside the "
+                f"plausible {FOCAL_RANGE.describe()}; the joints are placed with it as given"
+            )
+    if princpt is not None:
+        x, y = (float(v) for v in princpt)
+        odd = [(p, hw) for p, hw in sizes if not (0 <= x <= hw[1] - 1 and 0 <= y <= hw[0] - 1)]
+        if odd:
+            path, (h, w) = odd[0]
+            warn_implausible(
+                f"--princpt {x:g},{y:g} lies outside {path.name} ({w}x{h} px; {len(odd)} of "
+                f"{len(sizes)} images): a camera's principal point is inside its picture, near "
+                "the centre; the joints are placed with it as given"
+            )

@@ -22,11 +22,13 @@ is valid, and the other root follows by D, exactly as `digit-eval --root-depth g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from core.camera import backproject
-from core.joints import HAND_JOINTS, HAND_PARENTS
+from core.joints import HAND_JOINTS, HAND_PARENTS, SIDES
+from core.plausible import ROOT_DEPTH_MM, warn_implausible
 from digit.demo.intrinsics import Intrinsics
 from digit.metrics import backproject_joints, root_relative
 
@@ -177,4 +179,26 @@ def lift_prediction(
     cam, rel = lift_joints(joints_uvd_img, depth, camera.focal, camera.princpt)
     return Hands3D(
         joints_cam=cam, joints_rel=rel, root_depth=depth, root_depth_source=tuple(source)
+    )
+
+
+def warn_implausible_depths(lifted: list[tuple[Path, Hands3D]]) -> None:
+    """One `ImplausibleValue` warning when root depths (finite ones) of the images' lifted
+    hands lie outside `ROOT_DEPTH_MM`, naming the first image and the count."""
+    odd = [
+        (path, h)
+        for path, h in lifted
+        if ROOT_DEPTH_MM.outside(h.root_depth[np.isfinite(h.root_depth)]).any()
+    ]
+    if not odd:
+        return
+    path, h = odd[0]
+    first = ", ".join(
+        f"{side} {z:,.0f} mm ({src})"
+        for side, z, src in zip(SIDES, h.root_depth, h.root_depth_source, strict=True)
+    )
+    warn_implausible(
+        f"{len(odd)} of {len(lifted)} images have a root depth outside the plausible "
+        f"{ROOT_DEPTH_MM.describe()} (first: {path.name}, {first}); their 3D joints are "
+        "placed there (an undertrained network or a wrong --focal gives such depths)"
     )

@@ -2,7 +2,8 @@
 
 Writes `out/<stem>_pred.png` per image (unless told not to) and one `out/predictions.json`.
 Every input (the output folder, every image and its box) is checked before anything is written,
-so a bad input ends the run with one DigitError line and no output.
+so a bad input ends the run with one DigitError line and no output; the folder's files are
+replaced only as a whole run (`digit.demo.out_folder`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from core.image_io import load_rgb
 from core.joints import SIDES
 from core.progress import progress
 from digit.demo.inputs import check_box_on_image
-from digit.demo.intrinsics import Intrinsics, image_intrinsics
-from digit.demo.lift import Hands3D, lift_prediction
+from digit.demo.intrinsics import Intrinsics, image_intrinsics, warn_implausible_options
+from digit.demo.lift import Hands3D, lift_prediction, warn_implausible_depths
+from digit.demo.out_folder import INDEX, check_out_folder, writing_run
 from digit.demo.panel import prediction_figure, save_figure
 from digit.demo.predict import (
     ImagePrediction,
@@ -119,13 +121,14 @@ def _in_3d(
     return camera, hands, error
 
 
-def _check_inputs(images: list[Path], boxes: list, out: Path, batch_size: int) -> None:
+def _check_inputs(images: list[Path], boxes: list, batch_size: int, focal, princpt) -> None:
     if batch_size < 1:
         raise DigitError(f"--batch-size: must be at least 1, got {batch_size}")
-    if out.exists() and not out.is_dir():
-        raise DigitError(f"--out {out}: is a file, not a folder")
+    sizes = []
     for path, box in zip(images, boxes, strict=True):
-        check_box_on_image(path, box, load_rgb(path).shape[:2])
+        sizes.append((path, load_rgb(path).shape[:2]))
+        check_box_on_image(path, box, sizes[-1][1])
+    warn_implausible_options(focal, princpt, sizes)
 
 
 def run_demo(
@@ -143,6 +146,7 @@ def run_demo(
     started: float | None = None,
     pictures: bool = True,
     show_progress: bool = True,
+    overwrite: bool = False,
 ) -> DemoRun:
     """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
 
@@ -153,18 +157,32 @@ def run_demo(
     used, and the error is drawn and recorded). focal (2,), princpt (2,): the intrinsics for
     every image (default: `digit.demo.intrinsics`). started: `time.perf_counter()` at the
     start of the whole command, for the overall speed (default: now). pictures: False writes
-    the JSON only (records then have "panel": null).
+    the JSON only (records then have "panel": null). overwrite: replace an earlier run in
+    `out` (else it is refused; see `digit.demo.out_folder`).
     """
     started = time.perf_counter() if started is None else started
     images, out = [Path(p) for p in images], Path(out)
     boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
-    _check_inputs(images, boxes, out, batch_size)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DigitError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    names = panel_names(images)
+    check_out_folder(out, images, names if pictures else [], overwrite)
+    _check_inputs(images, boxes, batch_size, focal, princpt)
+    with writing_run(out, images, names if pictures else [], overwrite) as stage:
+        return _predict_all(
+            images, boxes, names, net, info, stage, extra=extra, truths=truths, focal=focal,
+            princpt=princpt, batch_size=batch_size, started=started, pictures=pictures,
+            show_progress=show_progress,
+        )  # fmt: skip
+
+
+def _predict_all(
+    images: list[Path], boxes: list, names: list[str], net: DigitNet, info: dict, stage: Path,
+    *, extra, truths, focal, princpt, batch_size: int, started: float, pictures: bool,
+    show_progress: bool,
+) -> DemoRun:  # fmt: skip
+    """`run_demo`'s work (same arguments), its files written into the partial folder `stage`
+    (`digit.demo.out_folder.writing_run` moves them into place)."""
     device = next(net.parameters()).device
-    names, records, network_s = panel_names(images), [], 0.0
+    records, lifted, network_s = [], [], 0.0
     with progress(len(images), "digit-demo", enabled=show_progress) as bar:
         for start in range(0, len(images), batch_size):
             todo = range(start, min(start + batch_size, len(images)))
@@ -176,15 +194,17 @@ def run_demo(
             for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
                 truth = truths[i] if truths is not None else None
                 camera, hands, error = _in_3d(pred, image.shape[:2], focal, princpt, truth)
+                lifted.append((images[i], hands))
                 if pictures:
                     title = _title(images[i], error, camera, hands)
                     fig = prediction_figure(image, pred, hands, title, truth)
-                    save_figure(fig, out / names[i])
+                    save_figure(fig, stage / names[i])
                 name = names[i] if pictures else None
                 record = image_record(images[i], name, pred, camera, hands, truth, error)
                 records.append(record | (extra[i] if extra else {}))
                 bar.advance(1)
+    warn_implausible_depths(lifted)
     run = DemoRun(records, network_s, time.perf_counter() - started, batch_size)
     doc = run_document(info, records, run.speed())
-    atomic_write_bytes(out / "predictions.json", json.dumps(doc, indent=1).encode())
+    atomic_write_bytes(stage / INDEX, json.dumps(doc, indent=1).encode())
     return run

@@ -350,13 +350,45 @@ def _check(cfg: TrainConfig) -> None:
         raise bad("milestones", "increasing epoch numbers")
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, second: int) -> None:
+        super().__init__(f"key {key!r} given twice")
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key given twice (YAML itself keeps the last one
+    silently, so a forgotten earlier `lr: 5` would train with it)."""
+
+    def construct_unique_mapping(self, node: yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            line = key_node.start_mark.line + 1
+            try:
+                key = self.construct_object(key_node, deep=True)
+                first = seen.setdefault(key, line)
+            except TypeError:  # an unhashable key: SafeLoader's own error says it
+                continue
+            if first != line:
+                raise _DuplicateKey(key, first, line)
+        return (yield from self.construct_yaml_map(node))
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:map", _UniqueKeyLoader.construct_unique_mapping)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML config file (flat keys, checked later)."""
+    """The mapping in a YAML config file (flat keys, checked later); a key given twice is one
+    DigitError line naming the file, the key and both lines."""
     path = Path(path)
     if not path.is_file():
         raise DigitError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # safe
+    except _DuplicateKey as exc:
+        raise DigitError(
+            f"{path}: key {exc.key!r} is given twice (lines {exc.first} and {exc.second}); keep one"
+        ) from None
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
         raise DigitError(f"{path}: not valid YAML ({first})") from None

@@ -128,7 +128,8 @@ def plot_learning_curves(
     ax_loss.set_xlabel("optimizer step")
     ax_loss.set_ylabel("training loss (total weighted; terms unweighted)")
     ax_loss.set_title("training loss")
-    ax_loss.legend(fontsize=8)
+    if ax_loss.get_legend_handles_labels()[0]:
+        ax_loss.legend(fontsize=8)
     ax_loss.grid(alpha=0.3)
     vs = [r["step"] for r in val]
     for key, label, style in (
@@ -149,7 +150,11 @@ def plot_learning_curves(
     ax_val.set_xlabel("optimizer step")
     ax_val.set_ylabel("validation MPJPE (mm, root-relative)")
     ax_val.set_title("validation error")
-    ax_val.legend(fontsize=8)
+    if ax_val.get_legend_handles_labels()[0]:
+        ax_val.legend(fontsize=8)
+    else:  # a run without validation: say so (an empty legend is a matplotlib warning)
+        ax_val.text(0.5, 0.5, "no validation in this run", ha="center", va="center",
+                    transform=ax_val.transAxes)  # fmt: skip
     ax_val.grid(alpha=0.3)
     if per_step:
         for ax in (ax_loss, ax_val):

@@ -31,7 +31,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
 
-from core.errors import DigitError
+from core.errors import DigitError, Interrupted
 from core.files import load_torch_file
 from core.paths import build_masks_command, mask_cache_path, resolve_data_root
 from core.progress import progress
@@ -412,8 +412,23 @@ def train(
     try:
         with claim_run_dir(Path(cfg.out), enabled=dist.is_main):
             return _train(cfg, resume, dist, train_set, val_set, loader_fn, show_progress)
+    except KeyboardInterrupt:  # Ctrl-C: the run folder is safe; say what it holds
+        raise Interrupted(interrupted_note(Path(cfg.out))) from None
     finally:
         distributed.teardown(dist)
+
+
+def interrupted_note(run_dir: Path) -> str:
+    """What an interrupted run kept and the command that continues it."""
+    last = run_dir / "last.pt"
+    try:  # mmap: the step without reading the weights
+        step = int(torch.load(last, map_location="cpu", weights_only=True, mmap=True)["step"])
+    except Exception:  # no checkpoint yet (or none readable): nothing to continue
+        return f"no checkpoint was saved in {run_dir} yet; rerun the same command to start again"
+    return (
+        f"{last} holds step {step} (later steps are lost); continue with "
+        f"`digit-train --out {run_dir} --resume`"
+    )
 
 
 def _train(

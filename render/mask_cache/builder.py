@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from core.mask_cache import (
     FORMAT_VERSION,
     INTEGRITY,
     CacheAttributes,
-    is_complete_cache,
+    finished_cache_kind,
 )
 from core.parts import class_table_json
 from core.paths import mask_cache_path, resolve_data_root, resolve_mano_dir
@@ -106,6 +106,30 @@ def shard_output(whole: Path, k: int, n: int) -> Path:
     """The file of shard k of n of the cache `whole` (``masks_train.h5`` ->
     ``masks_train.shard-03-of-16.h5``): the names build-masks gives and merge looks for."""
     return whole.with_name(f"{whole.stem}.shard-{k:0{len(str(n - 1))}d}-of-{n}{whole.suffix}")
+
+
+_SHARD_NAME = re.compile(r"\.shard-(\d+)-of-(\d+)$")
+
+
+def whole_cache_name(shard_file: Path) -> Path:
+    """The cache a shard file is part of (``masks_train.shard-03-of-16.h5`` ->
+    ``masks_train.h5``): the `--out` that `merge --shards N` is given."""
+    return shard_file.with_name(_SHARD_NAME.sub("", shard_file.stem) + shard_file.suffix)
+
+
+def shard_file_for(out: Path, k: int, n: int) -> Path:
+    """The file shard k of n writes when `--out out` is given: `out` names the whole cache
+    (the file `merge --out out --shards n` writes), so the shard takes `shard_output(out, k,
+    n)`; an `out` already named as that shard is kept, one named as another shard refused."""
+    match = _SHARD_NAME.search(out.stem)
+    if match is None:
+        return shard_output(out, k, n)
+    if (int(match[1]), int(match[2])) != (k, n):
+        raise DigitError(
+            f"--out {out}: named as shard {int(match[1])}/{match[2]}, but --shard is {k}/{n}; "
+            "give --out the whole cache's name (each shard then writes its own file)"
+        )
+    return out
 
 
 def check_raster_options(backend: str, device: str) -> tuple[str, str | None]:
@@ -219,7 +243,8 @@ class BuildReport:
     """What a build did: out (the cache written), images, pieces (total) and resumed (pieces
     found finished), seconds, valid (images with a usable mask), hands (right, left) rendered,
     unseen (right, left): rendered hands with no pixel in the mask (projected off the image or
-    behind the camera, or hidden by the other hand), backend (resolved)."""
+    behind the camera, or hidden by the other hand), backend (resolved), shard (k, n) of a
+    shard build (its file holds only that block; `merge` joins the n)."""
 
     out: Path
     images: int
@@ -230,6 +255,7 @@ class BuildReport:
     hands: tuple[int, int]
     backend: str
     unseen: tuple[int, int] = (0, 0)
+    shard: tuple[int, int] | None = None
 
 
 def _stderr(message: str) -> None:
@@ -287,7 +313,7 @@ def plan_build(
     if limit is not None and limit < 1:
         raise DigitError(f"--limit: must be at least 1, got {limit}")
     if piece_size < 1:
-        raise DigitError(f"piece_size: must be at least 1, got {piece_size}")
+        raise DigitError(f"--piece-size: must be at least 1, got {piece_size}")
     shard_kn = parse_shard(shard)
     resolved, torch_device = check_raster_options(backend, device)
     root = resolve_data_root(data_root)
@@ -298,19 +324,21 @@ def plan_build(
     topo = scene_topology(model, vertex_parts(mano, labels_source, model))
     if out is not None and masks_dir is not None:
         raise DigitError("--out and --masks: give one (--masks names a folder for default names)")
-    out = Path(out) if out is not None else default_output(root, split, shard_kn, limit, masks_dir)
+    if out is None:
+        out = default_output(root, split, shard_kn, limit, masks_dir)
+    else:
+        out = Path(out) if shard_kn is None else shard_file_for(Path(out), *shard_kn)
     if out.is_dir():
         raise DigitError(f"--out {out}: is a folder, expected a file name")
     check_output_dir(out.parent)
     if out.exists() and not overwrite:
-        if is_complete_cache(out):
+        kind = finished_cache_kind(out)
+        if kind is not None:
             leftover = remove_finished_leftover(out)
             if leftover is not None:
                 log(f"removed {leftover}: left over from the build that completed {out.name}")
-            raise DigitError(
-                f"{out}: a complete mask cache exists (pass --overwrite to rebuild it)"
-            )
-        raise DigitError(f"{out}: exists and is not a complete mask cache (pass --overwrite)")
+            raise DigitError(f"{out}: {kind} exists (pass --overwrite to rebuild it)")
+        raise DigitError(f"{out}: exists and is not a finished mask cache (pass --overwrite)")
 
     data = InterHandSplit.from_root(root, split)
     if data.files.mano is None:
@@ -420,7 +448,9 @@ def build_masks(
     except OSError as exc:
         raise DigitError(os_error_line(exc, out)) from None
     seconds = time.perf_counter() - t0
-    return _report(out, n, len(plan.pieces), resumed, seconds, plan.context.backend)
+    report = _report(out, n, len(plan.pieces), resumed, seconds, plan.context.backend)
+    shard_kn = plan.selection["shard"]
+    return report if shard_kn is None else replace(report, shard=tuple(shard_kn))
 
 
 SPACE_MARGIN = 8 << 20  # bytes beyond the estimate: HDF5 metadata, settings, the file system

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.errors import DigitError
 from core.files import check_output_dir, os_error_line
-from core.mask_cache import CacheAttributes, is_complete_cache, open_cache
+from core.mask_cache import CacheAttributes, finished_cache_kind, open_cache
 from core.progress import progress
 from core.splits import shard_bounds
 from render.mask_cache.assemble import assemble
@@ -107,7 +107,7 @@ def merge_shards(
         raise DigitError(f"--out {out}: is a folder, expected a file name")
     check_output_dir(out.parent)
     if out.exists() and not overwrite:
-        what = "a complete mask cache" if is_complete_cache(out) else "a file"
+        what = finished_cache_kind(out) or "a file"
         raise DigitError(f"{out}: {what} exists (pass --overwrite to replace it)")
     ordered, attrs, canvas = check_shards([Path(s) for s in shards])
     sel = attrs.selection or {}

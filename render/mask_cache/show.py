@@ -12,6 +12,7 @@ from core.errors import DigitError
 from core.image_io import load_rgb
 from core.interhand.reader import InterHandSplit
 from core.mask_cache import MaskCache, match_split
+from core.picture_files import check_picture_path, save_picture
 
 _HEADER = 34
 
@@ -61,8 +62,9 @@ def show_picture(cache: MaskCache, index: int, data: InterHandSplit) -> Image.Im
 
 
 def show_mask(file: Path, index: int, out: Path, data_root: Path | None = None) -> Path:
-    """Draw cache row `index` of `file` into the PNG `out`; the data root defaults to the one
-    recorded in the file."""
+    """Draw cache row `index` of `file` into the picture `out` (.png, .jpg, checked first); the
+    data root defaults to the one recorded in the file."""
+    out = check_picture_path(out)
     with MaskCache(file) as cache:
         root = Path(data_root) if data_root is not None else Path(cache.attrs.data_root)
         if not root.is_dir():
@@ -70,7 +72,4 @@ def show_mask(file: Path, index: int, out: Path, data_root: Path | None = None) 
         data = InterHandSplit.from_root(root, cache.attrs.split)
         match_split(cache, data, root)  # the masks must be this data's (one line if not)
         picture = show_picture(cache, index, data)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(out)
-    return out
+    return save_picture(picture, out)

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +29,8 @@ from PIL import Image
 
 from core.assets import SYNTHETIC_MANO_DIR
 from core.camera import project, world_to_camera_centred
-from core.errors import DigitError
-from core.files import check_output_dir, os_error_line
+from core.errors import DigitError, Interrupted
+from core.files import check_free_space, check_output_dir, os_error_line
 from core.joints import ROOT_JOINTS
 from core.paths import SYNTHETIC_MARKER, SYNTHETIC_VERSION
 from core.progress import progress
@@ -562,6 +563,96 @@ def _collect(writer: SplitWriter, capture: int, result: _JobResult, next_id: int
     return next_id
 
 
+# What a dataset costs, measured on the default (2026-12-04): a 334x512 JPEG and its disk block
+# about 32 KB; data.json and RootNet about 0.6 KB per image; joint_3d.json and the MANO fits
+# about 4.6 KB per time frame (shared by the cameras); a sequence's geometry in memory about
+# 0.5 MB per frame (it is made at once), while the annotations of every image stay in memory.
+IMAGE_FILE_BYTES = 36_000
+IMAGE_ANNOTATION_BYTES = 700
+FRAME_ANNOTATION_BYTES = 5_000
+SEQUENCE_BYTES_PER_FRAME = 500_000
+IMAGE_MEMORY_BYTES = 4_000
+MODEL_FILES_BYTES = 6_000_000
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """images: image slots of all splits; disk_bytes: the dataset on disk; memory_bytes: the
+    peak memory of generating it with the given worker count (upper estimates)."""
+
+    images: int
+    disk_bytes: int
+    memory_bytes: int
+
+    def describe(self) -> str:
+        return f"{self.images:,} images, about {_size(self.disk_bytes)} on disk"
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n / 1e6:.1f} MB"
+
+
+def estimate_size(settings: SyntheticSettings, workers: int) -> SizeEstimate:
+    """Disk and memory a dataset of `settings` takes (from the measured costs above)."""
+    images = sum(settings.image_slots(split) for split in SPLITS)
+    frames = images // settings.cameras
+    disk = images * IMAGE_ANNOTATION_BYTES + frames * FRAME_ANNOTATION_BYTES + MODEL_FILES_BYTES
+    if settings.images:
+        disk += images * IMAGE_FILE_BYTES
+    memory = workers * settings.frames * SEQUENCE_BYTES_PER_FRAME + images * IMAGE_MEMORY_BYTES
+    return SizeEstimate(images, disk, memory)
+
+
+def _available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_resources(out: Path, settings: SyntheticSettings, workers: int) -> SizeEstimate:
+    """Refuse, in one line, settings whose dataset does not fit on the disk of `out` or whose
+    generation does not fit in memory; returns the estimate."""
+    estimate = estimate_size(settings, workers)
+    check_free_space(
+        out.parent,
+        estimate.disk_bytes,
+        f"the synthetic dataset ({estimate.images:,} images)",
+        advice="use fewer --captures, --cameras or --frames, or another --out",
+    )
+    available = _available_memory()
+    if available is not None and estimate.memory_bytes > available:
+        raise DigitError(
+            f"make-synthetic: {estimate.images:,} images of sequences of {settings.frames:,} "
+            f"frames need about {_size(estimate.memory_bytes)} of memory, "
+            f"{_size(available)} available; use fewer --frames (or --workers, --captures)"
+        )
+    return estimate
+
+
+def _replaceable(out: Path, overwrite: bool) -> bool:
+    """Whether `out` exists with content that --overwrite may replace: only a dataset this
+    generator wrote (it holds SYNTHETIC_MARKER, written last); anything else is refused."""
+    if not out.exists() or not any(out.iterdir()):
+        return False
+    if not overwrite:
+        raise DigitError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+    if not (out / SYNTHETIC_MARKER).is_file():
+        raise DigitError(
+            f"{out}: not a dataset written by make-synthetic (no {SYNTHETIC_MARKER}); "
+            "--overwrite replaces only those, so nothing was deleted: choose another --out"
+        )
+    return True
+
+
 def make_synthetic(
     out: Path,
     settings: SyntheticSettings,
@@ -570,24 +661,40 @@ def make_synthetic(
     show_progress: bool = True,
 ) -> Path:
     """Generate into a work folder beside `out` and move it into place only when complete.
-    workers: joblib processes (default: all cores); the output does not depend on it."""
+    workers: joblib processes (default: all cores); the output does not depend on it.
+    overwrite: replace an existing dataset written by this generator (nothing else)."""
     out = Path(out)
     settings.check()
-    _checked_workers(workers)
+    workers = _checked_workers(workers)
     if out.exists() and not out.is_dir():
         raise DigitError(f"--out {out}: is a file, expected a folder")
     check_output_dir(out.parent)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise DigitError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+    replace_old = _replaceable(out, overwrite)
+    estimate = check_resources(out, settings, workers)
+    if show_progress:
+        print(f"make-synthetic: {estimate.describe()}, into {out}", file=sys.stderr, flush=True)
     work = out.with_name(out.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     try:
         generate(work, settings, workers=workers, show_progress=show_progress)
-        if out.exists():
-            shutil.rmtree(out)
-        work.rename(out)
+        if replace_old:  # the old dataset steps aside before the new one takes its name
+            old = out.with_name(f"{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            work.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if out.exists():
+                out.rmdir()  # empty (checked above)
+            work.rename(out)
     except OSError as exc:  # full disk, permissions: one line, no half-written dataset
         shutil.rmtree(work, ignore_errors=True)
         raise DigitError(os_error_line(exc, work)) from None
+    except KeyboardInterrupt:
+        shutil.rmtree(work, ignore_errors=True)
+        raise Interrupted(
+            f"removed the unfinished {work.name}; nothing was written to {out}"
+        ) from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return out
