@@ -274,3 +274,23 @@ def test_fit_error_and_iou_by_hand():
     b[0, 1:3] = True  # 8 pixels, 4 shared
     assert silhouette_iou(a, b)[0] == pytest.approx(4 / 12)
     assert silhouette_iou(a & False, b & False)[0] == 0.0
+
+
+def test_checksums_and_compression_in_threads_match_zlib_one_mask_at_a_time():
+    import zlib
+
+    from render.mask_cache.pieces import compress_masks
+    from render.mask_cache.scene import mask_checksums
+
+    rng = np.random.default_rng(0)
+    masks = np.zeros((7, 20, 30), np.uint8)
+    masks[:, 5:15, 3:25] = rng.integers(0, 33, size=(7, 10, 22))
+    hw = np.array([[20, 30], [12, 30], [20, 17], [1, 1], [20, 30], [9, 9], [20, 30]])
+    for threads in (1, 3, 8):
+        crcs = mask_checksums(masks, hw, threads=threads)
+        assert crcs.tolist() == [
+            zlib.crc32(masks[i, :h, :w].tobytes()) for i, (h, w) in enumerate(hw)
+        ]
+        chunks = compress_masks(masks, threads=threads)
+        assert [zlib.decompress(c) for c in chunks] == [m.tobytes() for m in masks]
+        assert chunks == [zlib.compress(m.tobytes(), 1) for m in masks]

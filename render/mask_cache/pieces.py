@@ -14,15 +14,18 @@ import io
 import json
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+import numba
 import numpy as np
 
 from core.errors import DigitError
 from core.files import TMP_MARK, atomic_write_bytes, atomic_write_text
 from core.mask_cache import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE, open_cache
+from core.threads import threaded_map
 from render.mask_cache.scene import PieceResult
 
 SETTINGS_FILE = "settings.json"
@@ -59,21 +62,35 @@ def piece_path(partial: Path, index: int) -> Path:
     return partial / f"{PIECE_PREFIX}{index:07d}.h5"
 
 
+def compress_masks(masks: np.ndarray, threads: int | None = None) -> list[bytes]:
+    """Each mask (B, H, W) uint8 as the HDF5 chunk the deflate filter at level
+    COMPRESSION_OPTS stores (zlib's stream, what HDF5's filter calls too), compressed in
+    `threads` threads (zlib releases the GIL; None: numba's thread count)."""
+    masks = np.ascontiguousarray(masks, dtype=np.uint8)
+    threads = numba.get_num_threads() if threads is None else threads
+    return threaded_map(lambda m: zlib.compress(m, COMPRESSION_OPTS), masks, threads)
+
+
 def write_piece(path: Path, result: PieceResult) -> None:
     """Write one piece atomically. The HDF5 file is made in memory and written as plain bytes
     (temporary name in the same folder, then os.replace), so a full disk is an ordinary
-    OSError here, never an HDF5 library failure inside a worker."""
+    OSError here, never an HDF5 library failure inside a worker. The mask chunks are
+    compressed in threads and written as they are (`compress_masks`)."""
     buffer = io.BytesIO()
+    chunks = compress_masks(result.masks)
     with h5py.File(buffer, "w") as f:
-        hmax, wmax = result.masks.shape[1:]
-        f.create_dataset(
+        n, hmax, wmax = result.masks.shape
+        masks = f.create_dataset(
             MASKS,
-            data=result.masks,
+            shape=(n, hmax, wmax),
+            dtype=np.uint8,
             chunks=(1, hmax, wmax),
             compression=COMPRESSION,
             compression_opts=COMPRESSION_OPTS,
             track_times=False,
         )
+        for j, chunk in enumerate(chunks):
+            masks.id.write_direct_chunk((j, 0, 0), chunk, 0)
         for name, (dtype, _) in PER_IMAGE.items():
             if name != "file_name":
                 f.create_dataset(
