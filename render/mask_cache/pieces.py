@@ -10,6 +10,7 @@ process dies) keeps two builds from sharing one folder.
 from __future__ import annotations
 
 import fcntl
+import functools
 import io
 import json
 import os
@@ -62,13 +63,50 @@ def piece_path(partial: Path, index: int) -> Path:
     return partial / f"{PIECE_PREFIX}{index:07d}.h5"
 
 
+ADLER_MOD = 65521  # zlib's adler32 modulus (RFC 1950)
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, "fastest" level, no dictionary
+
+
+@functools.lru_cache(maxsize=4096)
+def _zero_block(n: int, final: bool) -> bytes:
+    """Raw deflate of n zero bytes at level COMPRESSION_OPTS: a complete block sequence
+    that ends on a byte boundary (full flush) or, if final, ends the stream."""
+    c = zlib.compressobj(COMPRESSION_OPTS, zlib.DEFLATED, -15)
+    body = c.compress(bytes(n))
+    return body + c.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
+
+
+def deflate_mask(mask: np.ndarray) -> bytes:
+    """The zlib stream (RFC 1950) of one C-contiguous (H, W) uint8 mask, as the HDF5 deflate
+    filter stores a chunk: the rows from the first to the last holding a label, deflated by
+    zlib at level COMPRESSION_OPTS, between blocks of the zero rows above and below (the same
+    level, computed once per length and kept). Inflates to exactly the mask's bytes. Why: zlib
+    at level 1 takes 0.35 ms for an all-zero 512 x 512 mask and 0.37-0.40 ms for a typical
+    one, and about two thirds of a typical mask's rows hold no label (measured on the synthetic
+    default); this takes 0.22-0.27 ms and the streams come out 3 % smaller."""
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return zlib.compress(mask, COMPRESSION_OPTS)
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    above, below = r0 * w, (h - r1) * w
+    c = zlib.compressobj(COMPRESSION_OPTS, zlib.DEFLATED, -15)
+    middle = c.compress(mask[r0:r1]) + c.flush(zlib.Z_FULL_FLUSH if below else zlib.Z_FINISH)
+    # adler32 over zeros leaves a and adds n * a to b
+    adler = zlib.adler32(mask[r0:r1], (above % ADLER_MOD) << 16 | 1)
+    a, b = adler & 0xFFFF, adler >> 16
+    adler = ((b + below * a) % ADLER_MOD) << 16 | a
+    parts = [_ZLIB_HEADER, _zero_block(above, False) if above else b"", middle]
+    parts += [_zero_block(below, True) if below else b"", adler.to_bytes(4, "big")]
+    return b"".join(parts)
+
+
 def compress_masks(masks: np.ndarray, threads: int | None = None) -> list[bytes]:
-    """Each mask (B, H, W) uint8 as the HDF5 chunk the deflate filter at level
-    COMPRESSION_OPTS stores (zlib's stream, what HDF5's filter calls too), compressed in
-    `threads` threads (zlib releases the GIL; None: numba's thread count)."""
+    """`deflate_mask` of each mask (B, H, W) uint8: the chunks HDF5's deflate filter reads,
+    compressed in `threads` threads (zlib releases the GIL; None: numba's thread count)."""
     masks = np.ascontiguousarray(masks, dtype=np.uint8)
     threads = numba.get_num_threads() if threads is None else threads
-    return threaded_map(lambda m: zlib.compress(m, COMPRESSION_OPTS), masks, threads)
+    return threaded_map(deflate_mask, masks, threads)
 
 
 def write_piece(path: Path, result: PieceResult) -> None:

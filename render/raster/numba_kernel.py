@@ -321,6 +321,23 @@ def raster_labels(verts, faces, face_labels, kparams, hw, near, labels):
                         out[a] = lab
 
 
+@njit(cache=True, inline=_INLINE)
+def _row_range(vs, ok, h):
+    """Image rows [r_lo, r_hi] that the vertices in front of the near plane span, clipped to
+    the image (r_lo > r_hi: none); a drawn face's pixels lie in its vertices' box."""
+    vmin, vmax = np.inf, -np.inf
+    for k in range(vs.shape[0]):
+        if ok[k]:
+            vmin = min(vmin, vs[k])
+            vmax = max(vmax, vs[k])
+    if vmin > vmax:
+        return 0, -1
+    # clamped in float first: int() of a far-off coordinate would overflow
+    lo = min(max(np.ceil(vmin), 0.0), float(h))
+    hi = max(min(np.floor(vmax), h - 1.0), -1.0)
+    return int(lo), int(hi)
+
+
 # Bits of the per-pixel coverage byte of raster_labels_counts.
 _COVERED = (1, 2)  # covered by a face of group 0 / group 1
 _WON = 4  # some face won the depth test here
@@ -341,7 +358,10 @@ def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, la
         us, vs, izs, ok = _project(verts[b], kparams[b], near)
         ep = np.zeros((3, 7))
         zbuf = np.full(h * stride, np.inf)
-        cover = np.zeros(h * stride, dtype=np.uint8)
+        # coverage only over the rows the drawable vertices span (every face lies inside)
+        r_lo, r_hi = _row_range(vs, ok, h)
+        base = r_lo * stride
+        cover = np.zeros(max(r_hi - r_lo + 1, 0) * stride, dtype=np.uint8)
         out = labels[b].reshape(-1)
         for f in range(nfaces):
             ia, ib, ic = faces[f, 0], faces[f, 1], faces[f, 2]
@@ -380,11 +400,11 @@ def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, la
                     if z < zbuf[a]:
                         zbuf[a] = z
                         out[a] = lab
-                        cover[a] = (cover[a] & 3) | bit | won
+                        cover[a - base] = (cover[a - base] & 3) | bit | won
                     else:
-                        cover[a] |= bit
+                        cover[a - base] |= bit
         vis0 = vis1 = both = either = 0
-        for i in range(h):
+        for i in range(r_hi - r_lo + 1):
             for j in range(i * stride, i * stride + w):
                 c = cover[j]
                 if c == 0:
