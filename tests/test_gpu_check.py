@@ -149,6 +149,23 @@ def test_differing_pixels_are_listed_with_their_reasons():
     assert not labels_identical(np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.int8))
 
 
+def test_the_reference_answers_only_for_the_images_it_rendered():
+    p2f_a = np.full((3, 4, 6), -1)
+    p2f_b = p2f_a.copy()
+    depth = np.full((3, 4, 6), -1.0)
+    p2f_b[0, 1, 2] = 3  # image 0: the reference (its own 4 x 3 image) covers it with face 3
+    p2f_b[1, 2, 5] = 4  # image 1: beyond the reference's 4 x 3 image, i.e. background
+    p2f_b[2, 0, 0] = 6  # image 2: not given to the reference
+    diffs = differing_pixels(p2f_a, depth, p2f_b, depth, names=("numba", "torch"))
+    ref = np.full((2, 4, 3), -1)
+    ref[0, 1, 2] = 3
+    out = [checks.with_reference(d, ref, [0, 1]) for d in diffs]
+    assert [d.face_ref for d in out] == [3, -1, None]
+    assert out[0].reason.endswith("gives face 3 (torch)")
+    assert out[1].reason.endswith("gives face -1 (numba)")
+    assert out[2] == diffs[2]
+
+
 def test_loss_agreement_is_the_largest_relative_step_difference():
     assert checks.loss_agreement([2.0, 4.0], [2.1, 3.9]) == pytest.approx(0.05)
     assert checks.loss_agreement([2.0], [float("nan")]) == float("inf")
@@ -192,7 +209,9 @@ def test_synthetic_batch_is_valid_and_repeatable():
     assert torch.equal(a.image, b.image) and torch.equal(a.segm_target, b.segm_target)
     assert a.segm_target.shape == (3, 32, 32) and int(a.segm_target.max()) <= 32
     assert a.targets.joint_valid.all() and a.targets.rel_root_valid.all()
-    assert (a.targets.joints_hm[..., :2] >= 0).all() and (a.targets.joints_hm[..., :2] < 64).all()
+    xy = a.targets.joints_hm[..., :2]
+    assert (xy >= 0).all() and (xy < 64 / 4).all()  # heatmap cells of a 64 px input
+    assert all(t.dtype != torch.float64 for t in vars(a.targets).values())
 
 
 def test_inference_check_on_cpu():

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.gpu_check.compare import differing_pixels, labels_identical
+from benchmarks.gpu_check.compare import PixelDiff, differing_pixels, labels_identical, reason
 from benchmarks.gpu_check.report import FAIL, PASS, CheckResult
 
 LOSS_TOLERANCE = {torch.bfloat16: 0.05, torch.float16: 0.02, None: 0.02}
@@ -93,18 +93,12 @@ def raster_check(scenes: Scenes, device: str, repeats: int = 3, explain_images: 
         fr_n.pix_to_face, fr_n.depth, fr_t.pix_to_face, fr_t.depth, names=("numba", "torch")
     )
     images = sorted({d.image for d in diffs})[:explain_images]
-    if images:  # the slow exact reference on the images that differ
+    if images:  # the slow exact reference on the first images that differ
         ref = rasterize(
             s.verts[images], s.faces, s.K[images], s.hw[images],
             settings=RasterSettings(backend="reference"),
         ).pix_to_face  # fmt: skip
-        where = {b: k for k, b in enumerate(images)}
-        p2f_ref = np.full_like(fr_n.pix_to_face, -2)
-        p2f_ref[images] = ref[[where[b] for b in images]]
-        diffs = differing_pixels(
-            fr_n.pix_to_face, fr_n.depth, fr_t.pix_to_face, fr_t.depth,
-            np.where(p2f_ref == -2, fr_n.pix_to_face, p2f_ref), names=("numba", "torch"),
-        )  # fmt: skip
+        diffs = [with_reference(d, ref, images) for d in diffs]
     n = len(s.verts)
     t_numba = timed(lambda: rasterize_labels(*args, settings=numba), torch.device("cpu"), repeats)
     tv = torch.from_numpy(s.verts).to(dev)
@@ -130,6 +124,18 @@ def raster_check(scenes: Scenes, device: str, repeats: int = 3, explain_images: 
         "" if same else f"{len(diffs)} pixels differ; reasons in the JSON",
         {"differing_pixels": [d.__dict__ for d in diffs[:1000]], "listed": min(len(diffs), 1000)},
     )
+
+
+def with_reference(d: PixelDiff, ref: np.ndarray, images: list[int]) -> PixelDiff:
+    """`d` with the reference rasterizer's face, where `ref` (len(images), h, w) holds the
+    reference's pix_to_face of `images` (its own size: beyond it is background)."""
+    if d.image not in images:
+        return d
+    k = images.index(d.image)
+    inside = d.row < ref.shape[1] and d.col < ref.shape[2]
+    fref = int(ref[k, d.row, d.col]) if inside else -1
+    why = reason(d.face_a, d.face_b, d.depth_a, d.depth_b, fref, ("numba", "torch"))
+    return replace(d, face_ref=fref, reason=why)
 
 
 # --------------------------------------------------------------------------- build-masks
@@ -182,6 +188,10 @@ def build_check(
 
 
 # --------------------------------------------------------------------------- training
+def _float32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.is_floating_point() else x
+
+
 def synthetic_batch(batch: int, size: int, seed: int, device: torch.device):
     """A Batch of plausible random samples: images, both hands' joints inside the crop about
     600 mm away, part labels in blobs (B, size/2, size/2); the same for the same seed."""
@@ -192,10 +202,11 @@ def synthetic_batch(batch: int, size: int, seed: int, device: torch.device):
     joints = 0.2 * size + 0.6 * size * torch.rand(batch, 42, 2, generator=g)
     depth = 600.0 + 40.0 * torch.rand(batch, 42, generator=g)
     targets = build_pose_targets(
-        joints.double() * 256.0 / size, depth.double(), torch.ones(batch, 42, dtype=torch.bool),
-        torch.ones(batch, 2), torch.ones(batch, dtype=torch.bool),
-    )  # fmt: skip
-    targets = replace(targets, joints_hm=targets.joints_hm.float())
+        joints.double(), depth.double(), torch.ones(batch, 42, dtype=torch.bool),
+        torch.ones(batch, 2), torch.ones(batch, dtype=torch.bool), crop_size=size,
+    )  # fmt: skip  # as digit.data.dataset.collate: crop pixels of this input size
+    # float32 targets, as the data pipeline's (build_pose_targets keeps the float64 input's)
+    targets = type(targets)(**{f.name: _float32(getattr(targets, f.name)) for f in fields(targets)})
     half = size // 2
     coarse = torch.randint(0, 33, (batch, 1, 8, 8), generator=g).float()
     segm = torch.nn.functional.interpolate(coarse, size=(half, half)).long()[:, 0]
