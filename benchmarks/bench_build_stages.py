@@ -49,6 +49,18 @@ def _since(t: tuple[float, float]) -> tuple[float, float]:
     return w - t[0], c - t[1]
 
 
+def split_setup(root: Path, split: str):
+    """(hand model, packed two-hand topology with skinning part labels, the split) of an
+    InterHand2.6M-layout root: what rendering a split's pieces needs."""
+    from core.interhand.reader import InterHandSplit
+    from render.hand_model import HandModel
+    from render.mask_cache.scene import scene_topology, vertex_parts
+
+    model = HandModel.from_dir(root / "mano")
+    topo = scene_topology(model, vertex_parts(root / "mano", "skinning", model))
+    return model, topo, InterHandSplit.from_root(root, split)
+
+
 def stage_times(
     root: Path, split: str, raster=None, limit: int | None = None
 ) -> dict[str, tuple[float, float]]:
@@ -56,21 +68,11 @@ def stage_times(
     pieces of `PIECE` images:
     "mano", "labels" (numba `rasterize_labels`, the reference), "labels_counts" (the build's
     pass with `raster`, a RasterSettings; default numba), "crc", "compress"."""
-    from core.interhand.reader import InterHandSplit
-    from render.hand_model import HandModel
     from render.mask_cache.pieces import compress_masks
-    from render.mask_cache.scene import (
-        mask_checksums,
-        piece_input,
-        pose_piece,
-        scene_topology,
-        vertex_parts,
-    )
+    from render.mask_cache.scene import mask_checksums, piece_input, pose_piece
     from render.raster import RasterSettings, rasterize_labels, rasterize_labels_counts
 
-    model = HandModel.from_dir(root / "mano")
-    topo = scene_topology(model, vertex_parts(root / "mano", "skinning", model))
-    data = InterHandSplit.from_root(root, split)
+    model, topo, data = split_setup(root, split)
     canvas = tuple(int(x) for x in data.columns.hw.max(0))
     numba = RasterSettings(backend="numba")
     raster = raster or numba

@@ -26,6 +26,10 @@ step, from the same weights and batches: bf16 keeps 8 bits of mantissa (relative
 0.4 % per operation), fp16 11; "off" on CUDA may use TF32 convolutions (10 bits)."""
 
 
+LISTED = 100_000
+"""Differing pixels written to the JSON at most (about 200 bytes each)."""
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -58,13 +62,10 @@ class Scenes:
 
 
 def split_scenes(root: Path, split: str, count: int) -> Scenes:
-    from core.interhand.reader import InterHandSplit
-    from render.hand_model import HandModel
-    from render.mask_cache.scene import piece_input, pose_piece, scene_topology, vertex_parts
+    from benchmarks.bench_build_stages import split_setup
+    from render.mask_cache.scene import piece_input, pose_piece
 
-    model = HandModel.from_dir(root / "mano")
-    topo = scene_topology(model, vertex_parts(root / "mano", "skinning", model))
-    data = InterHandSplit.from_root(root, split)
+    model, topo, data = split_setup(root, split)
     inp = piece_input(data, 0, min(count, len(data)))
     posed = pose_piece(model, inp)
     return Scenes(
@@ -121,8 +122,14 @@ def raster_check(scenes: Scenes, device: str, repeats: int = 3, explain_images: 
             "numba (CPU, all cores) masks/s": n / t_numba,
             f"torch {dev.type} / numba speed": t_numba / t_torch,
         },
-        "" if same else f"{len(diffs)} pixels differ; reasons in the JSON",
-        {"differing_pixels": [d.__dict__ for d in diffs[:1000]], "listed": min(len(diffs), 1000)},
+        ""
+        if same
+        else f"{len(diffs)} pixels differ; the first {min(len(diffs), LISTED)} "
+        "with their reasons in the JSON",
+        {
+            "differing_pixels": [d.__dict__ for d in diffs[:LISTED]],
+            "listed": min(len(diffs), LISTED),
+        },
     )
 
 
