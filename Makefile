@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-slurm demo lint format bench clean
+.PHONY: install test test-slurm demo lint format bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ format: install
 
 bench: install
 	$(PY) -m benchmarks.run_all
+
+# Every CUDA path once, within 8 minutes on one GPU: gpu_check_out/gpu_check.{json,md}
+# (benchmarks/gpu_check). Without a CUDA device: one SKIPPED line, exit 0.
+gpu-check: install
+	@$(PY) -m benchmarks.gpu_check --out gpu_check_out
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

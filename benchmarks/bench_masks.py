@@ -31,21 +31,12 @@ TRAIN_IMAGES = 1_361_062
 
 
 def _piece_breakdown(root: Path, device: str) -> None:
-    from core.interhand.reader import InterHandSplit
-    from render.hand_model import HandModel
+    from benchmarks.bench_build_stages import split_setup
     from render.mask_cache.pieces import write_piece
-    from render.mask_cache.scene import (
-        piece_input,
-        pose_piece,
-        render_piece,
-        scene_topology,
-        vertex_parts,
-    )
+    from render.mask_cache.scene import piece_input, pose_piece, render_piece
     from render.raster import RasterSettings, rasterize_labels, rasterize_silhouette
 
-    model = HandModel.from_dir(root / "mano")
-    topo = scene_topology(model, vertex_parts(root / "mano", "skinning", model))
-    data = InterHandSplit.from_root(root, "train")
+    model, topo, data = split_setup(root, "train")
     canvas = tuple(int(x) for x in data.columns.hw.max(0))
     # a piece with two-hand images (the first interacting one onwards)
     start = int(np.flatnonzero(data.columns.hand_type_code == 2)[0])

@@ -9,6 +9,11 @@ sealed mesh per hand) at about ``--depth`` mm in front of a camera with fx ~ fy 
 For numba (labels, pix_to_face + depth, silhouette) on each thread count: masks/s by wall
 clock and masks per CPU-second (per core; fairer on a machine shared with other jobs). Then
 the torch backend on ``--device``. Numba compilation happens before timing (cached on disk).
+
+Speed as a ratio (measured in the same run, so it survives a busy machine): numba labels on
+one thread against the slow exact reference rasterizer (`render.raster.reference`, numpy) on
+the same ``--reference-batch`` scenes, CPU seconds per mask. No third-party rasterizer is
+installed here (pytorch3d, nvdiffrast: none), so none is compared.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ def main() -> None:
     ap.add_argument("--depth", type=positive_float, default=600.0)
     ap.add_argument("--torch-batch", type=positive_int, default=8)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reference-batch", type=int, default=2)
     args = ap.parse_args()
 
     verts, faces, K = two_blob_scene(
@@ -78,6 +84,22 @@ def main() -> None:
                 f"numba {threads} thread(s) {name:22s} {args.batch / wall:8.0f} masks/s "
                 f"(wall)  {args.batch / cpu:8.0f} masks/CPU-s"
             )
+
+    # the same scenes through numba (one thread) and the reference: CPU seconds per mask
+    k = args.reference_batch
+    numba.set_num_threads(1)
+    ref = RasterSettings(backend="reference")
+    cases = {
+        "numba": lambda: rasterize_labels(verts[:k], faces, labels_of, K, hw),
+        "reference": lambda: rasterize_labels(verts[:k], faces, labels_of, K, hw, settings=ref),
+    }
+    cpu = {name: _time(fn, 1 if name == "reference" else args.repeats)[1] / k
+           for name, fn in cases.items()}  # fmt: skip
+    print(
+        f"same {k} scenes, labels, one thread: numba {cpu['numba'] * 1e3:.2f} ms/mask, reference "
+        f"{cpu['reference'] * 1e3:.0f} ms/mask: numba is {cpu['reference'] / cpu['numba']:,.0f} x "
+        "the reference's speed"
+    )
 
     dev = torch.device(args.device)
     settings = RasterSettings(backend="torch", device=str(dev))

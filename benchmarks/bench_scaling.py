@@ -18,6 +18,9 @@ system keeps up) and its size from the bytes per image.
 Data loader: `InterHandDataset` (train, augmentation on, 256 px crops) through `make_loader`
 with batches of 32, timed over `--batches` batches after the first (worker start-up apart);
 samples/s per worker says how many workers a GPU needs (a GPU step's images / its seconds).
+In-process (0 workers) it is also timed against its reference in the same run: decoding the
+very JPEGs it read (`core.image_io.load_rgb`) alone; `loader_over_decode` is the share of
+decoding's speed the loader keeps (crop, warp, augmentation and the mask read cost the rest).
 
 One JSON line per measurement on stdout; a table on stderr. Run it on a quiet machine.
 """
@@ -104,6 +107,7 @@ def bench_build(root: Path, work: Path, workers: list[int], shards: list[int]) -
 
 
 def bench_loader(data_root: Path | None, workers: list[int], batches: int, size: int) -> None:
+    from core.image_io import load_rgb
     from core.paths import mask_cache_path, resolve_data_root
     from digit.data.augment import AugmentSettings
     from digit.data.dataset import InterHandDataset, make_loader
@@ -120,17 +124,26 @@ def bench_loader(data_root: Path | None, workers: list[int], batches: int, size:
         loader = make_loader(data, batch, True, w)
         it = iter(loader)
         next(it)  # worker start-up and the first batch apart
-        t0, seen = time.perf_counter(), 0
+        t0, seen, rows = time.perf_counter(), 0, []
         for _ in range(batches):
             try:
-                seen += int(next(it).image.shape[0])
+                b = next(it)
             except StopIteration:
                 break
+            seen += int(b.image.shape[0])
+            rows += b.index.tolist()
         seconds = time.perf_counter() - t0
         rate = seen / seconds
-        _say({"bench": "loader", "workers": w, "input_size": size, "batch": batch,
-              "samples": seen, "samples_per_s": rate,
-              "samples_per_s_per_worker": rate / max(w, 1)})  # fmt: skip
+        record = {"bench": "loader", "workers": w, "input_size": size, "batch": batch,
+                  "samples": seen, "samples_per_s": rate,
+                  "samples_per_s_per_worker": rate / max(w, 1)}  # fmt: skip
+        if w == 0:  # the reference, right after: decoding the same JPEGs alone, same process
+            t0 = time.perf_counter()
+            for i in rows:
+                load_rgb(data.split.image_path(i))
+            decode = len(rows) / (time.perf_counter() - t0)
+            record |= {"decode_only_per_s": decode, "loader_over_decode": rate / decode}
+        _say(record)
 
 
 def main() -> None:

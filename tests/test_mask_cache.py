@@ -274,3 +274,56 @@ def test_fit_error_and_iou_by_hand():
     b[0, 1:3] = True  # 8 pixels, 4 shared
     assert silhouette_iou(a, b)[0] == pytest.approx(4 / 12)
     assert silhouette_iou(a & False, b & False)[0] == 0.0
+
+
+def test_checksums_and_compression_in_threads_match_zlib_one_mask_at_a_time():
+    import zlib
+
+    from render.mask_cache.pieces import compress_masks
+    from render.mask_cache.scene import mask_checksums
+
+    rng = np.random.default_rng(0)
+    masks = np.zeros((7, 20, 30), np.uint8)
+    masks[:, 5:15, 3:25] = rng.integers(0, 33, size=(7, 10, 22))
+    hw = np.array([[20, 30], [12, 30], [20, 17], [1, 1], [20, 30], [9, 9], [20, 30]])
+    for threads in (1, 3, 8):
+        crcs = mask_checksums(masks, hw, threads=threads)
+        assert crcs.tolist() == [
+            zlib.crc32(masks[i, :h, :w].tobytes()) for i, (h, w) in enumerate(hw)
+        ]
+        chunks = compress_masks(masks, threads=threads)
+        assert [zlib.decompress(c) for c in chunks] == [m.tobytes() for m in masks]
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (7, 5), (1, 1), (3, 300)])
+def test_deflated_masks_inflate_to_their_bytes_with_zlib_and_hdf5(shape, tmp_path):
+    import zlib
+
+    import h5py
+
+    from render.mask_cache.pieces import deflate_mask
+
+    rng = np.random.default_rng(1)
+    h, w = shape
+    cases = [np.zeros(shape, np.uint8), rng.integers(0, 256, shape).astype(np.uint8)]
+    for _ in range(12):  # labels in a band of rows, zero rows above and below (or none)
+        m = np.zeros(shape, np.uint8)
+        r0 = int(rng.integers(0, h))
+        r1 = int(rng.integers(r0, h)) + 1
+        m[r0:r1] = rng.integers(0, 33, (r1 - r0, w)) * (rng.random((r1 - r0, w)) < 0.5)
+        cases.append(m)
+    for r, c in ((0, 0), (h - 1, w - 1), (h // 2, 0)):
+        m = np.zeros(shape, np.uint8)
+        m[r, c] = 32
+        cases.append(m)
+    for m in cases:
+        stream = deflate_mask(m)
+        assert zlib.decompress(stream) == m.tobytes()
+        assert len(stream) <= len(zlib.compress(m.tobytes(), 1)) + 32  # no bigger than zlib's
+    with h5py.File(tmp_path / "m.h5", "w") as f:  # HDF5's own deflate filter reads them
+        ds = f.create_dataset("m", (len(cases), h, w), np.uint8, chunks=(1, h, w),
+                              compression="gzip", compression_opts=1)  # fmt: skip
+        for j, m in enumerate(cases):
+            ds.id.write_direct_chunk((j, 0, 0), deflate_mask(m), 0)
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        np.testing.assert_array_equal(f["m"][...], np.stack(cases))

@@ -15,6 +15,7 @@ from render.raster import (
     RasterSettings,
     rasterize,
     rasterize_labels,
+    rasterize_labels_counts,
     rasterize_silhouette,
     resolve_backend,
 )
@@ -351,6 +352,40 @@ def test_labels_and_silhouettes_match_pix_to_face(blob_scenes, backend):
     np.testing.assert_array_equal(
         rasterize_silhouette(verts, faces[half:], Ks, hw, settings=s), one >= 0
     )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_labels_with_group_counts_match_fragments_of_each_group(blob_scenes, backend):
+    verts, faces, Ks, hw = blob_scenes
+    s = RasterSettings(backend=backend)
+    face_labels = np.random.default_rng(4).integers(1, 33, size=len(faces)).astype(np.uint8)
+    half = len(faces) // 2
+    labels, counts = rasterize_labels_counts(
+        verts, faces, face_labels, Ks, hw, half, canvas_hw=(520, 530), settings=s
+    )
+    # independent: the numba faces kernel on the whole scene and on each group alone
+    whole = RasterSettings(backend="numba")
+    p2f = rasterize(verts, faces, Ks, hw, settings=whole).pix_to_face
+    cover = [rasterize(verts, f, Ks, hw, settings=whole).pix_to_face >= 0 for f in
+             (faces[:half], faces[half:])]  # fmt: skip
+    assert labels.shape == (2, 520, 530) and labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels[:, :512, :512], np.where(p2f >= 0, face_labels[p2f], 0))
+    assert not labels[:, 512:].any() and not labels[:, :, 512:].any()
+    expected = np.stack(
+        [
+            ((p2f >= 0) & (p2f < half)).sum((1, 2)),
+            (p2f >= half).sum((1, 2)),
+            (cover[0] & cover[1]).sum((1, 2)),
+            (cover[0] | cover[1]).sum((1, 2)),
+        ],
+        axis=1,
+    )
+    np.testing.assert_array_equal(counts, expected)
+    assert (counts[:, 2] > 0).all() and (counts[:, 2] < counts[:, 3]).all()  # the blobs overlap
+    with pytest.raises(DigitError, match="canvas_hw"):
+        rasterize_labels_counts(verts, faces, face_labels, Ks, hw, half, canvas_hw=(100, 100))
+    with pytest.raises(DigitError, match="split"):
+        rasterize_labels_counts(verts, faces, face_labels, Ks, hw, len(faces) + 1)
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])

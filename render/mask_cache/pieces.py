@@ -10,19 +10,23 @@ process dies) keeps two builds from sharing one folder.
 from __future__ import annotations
 
 import fcntl
+import functools
 import io
 import json
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+import numba
 import numpy as np
 
 from core.errors import DigitError
 from core.files import TMP_MARK, atomic_write_bytes, atomic_write_text
 from core.mask_cache import COMPRESSION, COMPRESSION_OPTS, MASKS, PER_IMAGE, open_cache
+from core.threads import threaded_map
 from render.mask_cache.scene import PieceResult
 
 SETTINGS_FILE = "settings.json"
@@ -59,21 +63,72 @@ def piece_path(partial: Path, index: int) -> Path:
     return partial / f"{PIECE_PREFIX}{index:07d}.h5"
 
 
+ADLER_MOD = 65521  # zlib's adler32 modulus (RFC 1950)
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, "fastest" level, no dictionary
+
+
+@functools.lru_cache(maxsize=4096)
+def _zero_block(n: int, final: bool) -> bytes:
+    """Raw deflate of n zero bytes at level COMPRESSION_OPTS: a complete block sequence
+    that ends on a byte boundary (full flush) or, if final, ends the stream."""
+    c = zlib.compressobj(COMPRESSION_OPTS, zlib.DEFLATED, -15)
+    body = c.compress(bytes(n))
+    return body + c.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
+
+
+def deflate_mask(mask: np.ndarray) -> bytes:
+    """The zlib stream (RFC 1950) of one C-contiguous (H, W) uint8 mask, as the HDF5 deflate
+    filter stores a chunk: the rows from the first to the last holding a label, deflated by
+    zlib at level COMPRESSION_OPTS, between blocks of the zero rows above and below (the same
+    level, computed once per length and kept). Inflates to exactly the mask's bytes. Why: zlib
+    at level 1 takes 0.35 ms for an all-zero 512 x 512 mask and 0.37-0.40 ms for a typical
+    one, and about two thirds of a typical mask's rows hold no label (measured on the synthetic
+    default); this takes 0.22-0.27 ms and the streams come out 3 % smaller."""
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return zlib.compress(mask, COMPRESSION_OPTS)
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    above, below = r0 * w, (h - r1) * w
+    c = zlib.compressobj(COMPRESSION_OPTS, zlib.DEFLATED, -15)
+    middle = c.compress(mask[r0:r1]) + c.flush(zlib.Z_FULL_FLUSH if below else zlib.Z_FINISH)
+    # adler32 over zeros leaves a and adds n * a to b
+    adler = zlib.adler32(mask[r0:r1], (above % ADLER_MOD) << 16 | 1)
+    a, b = adler & 0xFFFF, adler >> 16
+    adler = ((b + below * a) % ADLER_MOD) << 16 | a
+    parts = [_ZLIB_HEADER, _zero_block(above, False) if above else b"", middle]
+    parts += [_zero_block(below, True) if below else b"", adler.to_bytes(4, "big")]
+    return b"".join(parts)
+
+
+def compress_masks(masks: np.ndarray, threads: int | None = None) -> list[bytes]:
+    """`deflate_mask` of each mask (B, H, W) uint8: the chunks HDF5's deflate filter reads,
+    compressed in `threads` threads (zlib releases the GIL; None: numba's thread count)."""
+    masks = np.ascontiguousarray(masks, dtype=np.uint8)
+    threads = numba.get_num_threads() if threads is None else threads
+    return threaded_map(deflate_mask, masks, threads)
+
+
 def write_piece(path: Path, result: PieceResult) -> None:
     """Write one piece atomically. The HDF5 file is made in memory and written as plain bytes
     (temporary name in the same folder, then os.replace), so a full disk is an ordinary
-    OSError here, never an HDF5 library failure inside a worker."""
+    OSError here, never an HDF5 library failure inside a worker. The mask chunks are
+    compressed in threads and written as they are (`compress_masks`)."""
     buffer = io.BytesIO()
+    chunks = compress_masks(result.masks)
     with h5py.File(buffer, "w") as f:
-        hmax, wmax = result.masks.shape[1:]
-        f.create_dataset(
+        n, hmax, wmax = result.masks.shape
+        masks = f.create_dataset(
             MASKS,
-            data=result.masks,
+            shape=(n, hmax, wmax),
+            dtype=np.uint8,
             chunks=(1, hmax, wmax),
             compression=COMPRESSION,
             compression_opts=COMPRESSION_OPTS,
             track_times=False,
         )
+        for j, chunk in enumerate(chunks):
+            masks.id.write_direct_chunk((j, 0, 0), chunk, 0)
         for name, (dtype, _) in PER_IMAGE.items():
             if name != "file_name":
                 f.create_dataset(

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 
@@ -24,9 +25,10 @@ from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
 from core.mask_cache import mask_crc32
 from core.parts import LEFT_OFFSET, NUM_CLASSES, RIGHT_OFFSET
+from core.threads import threaded_map
 from render.hand_model import SIDES, HandModel
 from render.part_labels import face_classes, vertex_parts_from_digit_json, vertex_parts_from_weights
-from render.raster import RasterSettings, rasterize_labels, rasterize_silhouette
+from render.raster import RasterSettings, rasterize_labels_counts
 
 FORWARD_BATCH = 32
 """Frames per MANO forward call (padded): a fixed shape keeps the float64 rounding fixed."""
@@ -165,6 +167,13 @@ def silhouette_iou(right: np.ndarray, left: np.ndarray) -> np.ndarray:
     """
     inter = np.logical_and(right, left).sum(axis=(1, 2))
     union = np.logical_or(right, left).sum(axis=(1, 2))
+    return iou_from_counts(inter, union)
+
+
+def iou_from_counts(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """IoU from pixel counts: (B,) intersections, (B,) unions -> (B,) float32, 0 where the
+    union is empty."""
+    inter, union = np.asarray(inter), np.asarray(union)
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
 
 
@@ -245,12 +254,16 @@ def visible_pixels(masks: np.ndarray) -> np.ndarray:
     return np.stack([right, left], axis=1).astype(np.int32)
 
 
-def mask_checksums(masks: np.ndarray, hw: np.ndarray) -> np.ndarray:
-    """`core.mask_cache.mask_crc32` of each image's [:h, :w] part: (B, H, W), (B, 2) -> (B,)."""
-    return np.array(
-        [mask_crc32(m[:h, :w]) for m, (h, w) in zip(masks, hw.tolist(), strict=True)],
-        dtype=np.uint32,
+def mask_checksums(masks: np.ndarray, hw: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """`core.mask_cache.mask_crc32` of each image's [:h, :w] part: (B, H, W), (B, 2) -> (B,),
+    in `threads` threads (None: numba's thread count, the cores this process may use)."""
+    sizes = hw.tolist()
+    crcs = threaded_map(
+        lambda i: mask_crc32(masks[i, : sizes[i][0], : sizes[i][1]]),
+        range(len(masks)),
+        numba.get_num_threads() if threads is None else threads,
     )
+    return np.array(crcs, dtype=np.uint32)
 
 
 @dataclass(frozen=True)
@@ -307,32 +320,26 @@ def render_piece(
     canvas_hw: tuple[int, int],
     raster: RasterSettings,
 ) -> PieceResult:
-    """Masks and per-image values for B images on a (Hmax, Wmax) canvas (``canvas_hw``)."""
+    """Masks and per-image values for B images on a (Hmax, Wmax) canvas (``canvas_hw``).
+
+    One rasterizer pass gives the masks, each hand's visible pixels and the two hands'
+    silhouette overlap (`rasterize_labels_counts`); checksums run in threads.
+    """
     hmax, wmax = canvas_hw
     if len(inp) and (inp.hw[:, 0].max() > hmax or inp.hw[:, 1].max() > wmax):
         raise DigitError(f"images larger than the cache canvas {hmax}x{wmax}")
     posed = pose_piece(model, inp)
     n = len(inp)
-    masks = np.zeros((n, hmax, wmax), dtype=np.uint8)
     both = np.flatnonzero(posed.rendered.all(axis=1))
     lr_iou = np.full(n, np.nan, dtype=np.float32)
+    masks = np.zeros((n, hmax, wmax), dtype=np.uint8)
+    counts = np.zeros((n, 4), dtype=np.int64)
     if n:
-        scene = np.concatenate(posed.verts, axis=1)
-        labels = rasterize_labels(
-            scene, topo.faces, topo.face_labels, inp.K, inp.hw, settings=raster
-        )
-        if labels.shape == masks.shape:
-            masks = np.ascontiguousarray(labels, dtype=np.uint8)
-        else:
-            masks[:, : labels.shape[1], : labels.shape[2]] = labels
-    if len(both):
-        sil = [
-            rasterize_silhouette(
-                posed.verts[h][both], topo.hand_faces[h], inp.K[both], inp.hw[both], settings=raster
-            )
-            for h in range(2)
-        ]
-        lr_iou[both] = silhouette_iou(sil[0], sil[1])
+        masks, counts = rasterize_labels_counts(
+            np.concatenate(posed.verts, axis=1), topo.faces, topo.face_labels, inp.K, inp.hw,
+            len(topo.hand_faces[0]), canvas_hw=(hmax, wmax), settings=raster,
+        )  # fmt: skip
+    lr_iou[both] = iou_from_counts(counts[both, 2], counts[both, 3])
     return PieceResult(
         masks=masks,
         image_id=inp.image_id.astype(np.int64),
@@ -342,5 +349,5 @@ def render_piece(
         fit_error_mm=fit_error_mm(posed.joints, inp.joints_cam, inp.joint_valid_3d, posed.rendered),
         lr_iou=lr_iou,
         mask_crc32=mask_checksums(masks, inp.hw),
-        visible_px=visible_pixels(masks),
+        visible_px=counts[:, :2].astype(np.int32),
     )

@@ -4,7 +4,13 @@ Backends numba (CPU), torch (CPU or CUDA) and reference (slow numpy) give identi
 the shared formula is written down in :mod:`render.raster.conventions`.
 """
 
-from render.raster.api import rasterize, rasterize_labels, rasterize_silhouette, resolve_backend
+from render.raster.api import (
+    rasterize,
+    rasterize_labels,
+    rasterize_labels_counts,
+    rasterize_silhouette,
+    resolve_backend,
+)
 from render.raster.conventions import CONVENTION_VERSION, DEFAULT_NEAR_MM
 from render.raster.settings import Fragments, RasterSettings
 
@@ -15,6 +21,7 @@ __all__ = [
     "RasterSettings",
     "rasterize",
     "rasterize_labels",
+    "rasterize_labels_counts",
     "rasterize_silhouette",
     "resolve_backend",
 ]

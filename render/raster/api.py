@@ -177,3 +177,70 @@ def rasterize_labels(
 def rasterize_silhouette(verts: Any, faces: Any, K: Any, image_hw: Any, *, settings=None) -> Any:
     """`rasterize(..., output="silhouette")`: (B, H, W) bool coverage by any face."""
     return rasterize(verts, faces, K, image_hw, output="silhouette", settings=settings)
+
+
+def rasterize_labels_counts(
+    verts: Any,
+    faces: Any,
+    face_labels: Any,
+    K: Any,
+    image_hw: Any,
+    split: int,
+    *,
+    canvas_hw: tuple[int, int] | None = None,
+    settings: RasterSettings | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of a scene of two face groups (faces [0, split) and [split, F), e.g. the right
+    hand then the left) and, per image, how many pixels each group shows and covers.
+
+    verts, faces, face_labels, K, image_hw: as `rasterize_labels`. canvas_hw: output size
+    (H, W), at least every image's (default: the largest h, w).
+    Returns labels (B, H, W) uint8 numpy (0 beyond each image) and counts (B, 4) int64 numpy:
+    pixels whose visible face is in group 0, in group 1; pixels covered by both groups, by
+    either (coverage as `rasterize_silhouette` of each group's faces alone). The numba backend
+    gets all of it from one pass (no silhouette passes, no full-image counting afterwards);
+    the others from `rasterize` and `rasterize_silhouette`, with the same result.
+    """
+    settings = settings or RasterSettings()
+    backend = resolve_backend(settings, verts)
+    dev = _compute_device(backend, settings, verts)
+    scene = prepare_scene(verts, faces, K, image_hw, face_labels, dev)
+    nfaces = int(scene.faces.shape[0])
+    if not 0 <= split <= nfaces:
+        raise DigitError(f"split: must lie in [0, {nfaces}], got {split}")
+    height, width = canvas_hw or (scene.height, scene.width)
+    if height < scene.height or width < scene.width:
+        raise DigitError(
+            f"canvas_hw: {height}x{width} is smaller than an image ({scene.height}x{scene.width})"
+        )
+    batch = int(scene.verts.shape[0])
+    labels = np.zeros((batch, height, width), dtype=np.uint8)
+    counts = np.zeros((batch, 4), dtype=np.int64)
+    if backend == "numba":
+        from render.raster import numba_kernel
+
+        v, f, kp, hw = _numba_inputs(scene)
+        near = float(settings.near)
+        numba_kernel.raster_labels_counts(
+            v, f, scene.face_labels, split, kp, hw, near, labels, counts
+        )
+        return labels, counts
+    # other backends: the same numbers from the faces and one silhouette per group
+    as_t = torch.as_tensor
+    tv = as_t(scene.verts) if dev is None else scene.verts
+    tf = as_t(scene.faces) if dev is None else scene.faces
+    tk, hw_t = as_t(K).to(tv.device), as_t(image_hw).to(tv.device)
+    p2f = rasterize(tv, tf, tk, hw_t, settings=settings).pix_to_face
+    hit, late = p2f >= 0, p2f >= split
+    table = torch.cat([as_t(scene.face_labels).to(tv.device), tv.new_zeros(1, dtype=torch.uint8)])
+    lab = table[p2f.long()]  # -1 (background) picks the trailing 0
+    cover = [
+        rasterize_silhouette(tv, part, tk, hw_t, settings=settings)
+        for part in (tf[:split], tf[split:])
+    ]
+    stats = torch.stack(
+        [hit & ~late, hit & late, cover[0] & cover[1], cover[0] | cover[1]], dim=1
+    ).sum(dim=(2, 3))
+    labels[:, : scene.height, : scene.width] = lab.cpu().numpy()
+    counts[:] = stats.cpu().numpy()
+    return labels, counts

@@ -18,9 +18,9 @@ backend's bit for bit. Three speed-ups leave every result unchanged:
 - Functions are inlined at numba-IR level (``inline="always"``): numba does not inline across
   compiled functions by itself, and calls per row cost more than the row.
 
-The three kernels (faces, labels, silhouettes) repeat the same pixel loop on purpose: each
-writes only what it needs, and a shared loop with a per-pixel callback or mode switch costs
-more than the loop itself in numba.
+The four kernels (faces, labels, labels with group counts, silhouettes) repeat the same pixel
+loop on purpose: each writes only what it needs, and a shared loop with a per-pixel callback or
+mode switch costs more than the loop itself in numba.
 
 Array arguments (C-contiguous): verts (B, V, 3) float64 mm, faces (F, 3) int64, kparams
 (B, 4) float64 (fx, fy, cx, cy), hw (B, 2) int64; outputs (B, H, W[, 3]) are written in place
@@ -319,6 +319,107 @@ def raster_labels(verts, faces, face_labels, kparams, hw, near, labels):
                     if z < zbuf[a]:
                         zbuf[a] = z
                         out[a] = lab
+
+
+@njit(cache=True, inline=_INLINE)
+def _row_range(vs, ok, h):
+    """Image rows [r_lo, r_hi] that the vertices in front of the near plane span, clipped to
+    the image (r_lo > r_hi: none); a drawn face's pixels lie in its vertices' box."""
+    vmin, vmax = np.inf, -np.inf
+    for k in range(vs.shape[0]):
+        if ok[k]:
+            vmin = min(vmin, vs[k])
+            vmax = max(vmax, vs[k])
+    if vmin > vmax:
+        return 0, -1
+    # clamped in float first: int() of a far-off coordinate would overflow
+    lo = min(max(np.ceil(vmin), 0.0), float(h))
+    hi = max(min(np.floor(vmax), h - 1.0), -1.0)
+    return int(lo), int(hi)
+
+
+# Bits of the per-pixel coverage byte of raster_labels_counts.
+_COVERED = (1, 2)  # covered by a face of group 0 / group 1
+_WON = 4  # some face won the depth test here
+_WON_BY_1 = 8  # ... and it belongs to group 1
+
+
+@njit(cache=True, parallel=True)
+def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, labels, counts):
+    """raster_labels plus per-image pixel counts of two face groups (faces [0, split) and
+    [split, F)), from the same pass: counts (B, 4) int64 = pixels whose visible face is in
+    group 0, in group 1; pixels covered by faces of both groups, of either group (coverage:
+    the inside test alone, no depth, as raster_silhouette of each group's faces)."""
+    nfaces = faces.shape[0]
+    stride = labels.shape[2]
+    for b in prange(verts.shape[0]):
+        h = hw[b, 0]
+        w = hw[b, 1]
+        us, vs, izs, ok = _project(verts[b], kparams[b], near)
+        ep = np.zeros((3, 7))
+        zbuf = np.full(h * stride, np.inf)
+        # coverage only over the rows the drawable vertices span (every face lies inside)
+        r_lo, r_hi = _row_range(vs, ok, h)
+        base = r_lo * stride
+        cover = np.zeros(max(r_hi - r_lo + 1, 0) * stride, dtype=np.uint8)
+        out = labels[b].reshape(-1)
+        for f in range(nfaces):
+            ia, ib, ic = faces[f, 0], faces[f, 1], faces[f, 2]
+            setup, rs, cs = _prepare(us, vs, ok, ia, ib, ic, h, w, stride, ep)
+            skip, i0, i1, j0, j1, oi, oj, sigma, ymid, kmid, ktop, kbot, rel, edges = setup
+            if skip:
+                continue
+            ax, ay, bx, by, cx, cy = rel
+            dx0, dy0, dx1, dy1, dx2, dy2 = edges
+            iza, izb, izc = izs[ia], izs[ib], izs[ic]
+            lab = face_labels[f]
+            group = 1 if f >= split else 0
+            bit = _COVERED[group]
+            won = _WON | (_WON_BY_1 if group else 0)
+            for i in range(i0, i1 + 1):
+                lo, hi = _row_span(i, oi, oj, j0, j1, sigma, ymid, kmid, ktop, kbot, ep)
+                py = i - oi
+                t0 = dx0 * (py - by)
+                t1 = dx1 * (py - cy)
+                t2 = dx2 * (py - ay)
+                for j in range(lo, hi + 1):
+                    px = j - oj
+                    e0 = t0 - dy0 * (px - bx)
+                    e1 = t1 - dy1 * (px - cx)
+                    e2 = t2 - dy2 * (px - ax)
+                    if not (
+                        (e0 >= 0.0 and e1 >= 0.0 and e2 >= 0.0)
+                        or (e0 <= 0.0 and e1 <= 0.0 and e2 <= 0.0)
+                    ):
+                        continue
+                    s = (e0 + e1) + e2
+                    if s == 0.0:
+                        continue
+                    a = i * rs + j * cs
+                    z = s / ((e0 * iza + e1 * izb) + e2 * izc)
+                    if z < zbuf[a]:
+                        zbuf[a] = z
+                        out[a] = lab
+                        cover[a - base] = (cover[a - base] & 3) | bit | won
+                    else:
+                        cover[a - base] |= bit
+        vis0 = vis1 = both = either = 0
+        for i in range(r_hi - r_lo + 1):
+            for j in range(i * stride, i * stride + w):
+                c = cover[j]
+                if c == 0:
+                    continue
+                either += 1
+                if c & 3 == 3:
+                    both += 1
+                if c & _WON_BY_1:
+                    vis1 += 1
+                elif c & _WON:
+                    vis0 += 1
+        counts[b, 0] = vis0
+        counts[b, 1] = vis1
+        counts[b, 2] = both
+        counts[b, 3] = either
 
 
 @njit(cache=True, parallel=True)
