@@ -33,7 +33,7 @@ test-slurm: install
 # curves and pictures of the predictions, all in $(DEMO_OUT)/. The training counts steps, not
 # minutes, and runs on DEMO_THREADS threads, so the model does not depend on the machine's load
 # or core count; the time it took is printed at the end.
-DEMO_STEPS ?= 900
+DEMO_STEPS ?= 800
 DEMO_THREADS ?= 2
 demo: install
 	@mkdir -p $(DEMO_OUT)
