@@ -32,6 +32,8 @@ from digit.demo.predict import (
 )
 from digit.demo.record import image_record, run_document
 from digit.demo.truth import GT_ROOT_DEPTH, ImageTruth, image_mpjpe
+from digit.meshes.demo import CONVENTIONS as MESH_CONVENTIONS
+from digit.meshes.demo import DemoImage, MeshOptions, image_meshes
 from digit.model import DigitNet
 
 DEFAULT_BATCH_SIZE = 16
@@ -143,6 +145,7 @@ def run_demo(
     started: float | None = None,
     pictures: bool = True,
     show_progress: bool = True,
+    meshes: MeshOptions | None = None,
 ) -> DemoRun:
     """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
 
@@ -153,7 +156,8 @@ def run_demo(
     used, and the error is drawn and recorded). focal (2,), princpt (2,): the intrinsics for
     every image (default: `digit.demo.intrinsics`). started: `time.perf_counter()` at the
     start of the whole command, for the overall speed (default: now). pictures: False writes
-    the JSON only (records then have "panel": null).
+    the JSON only (records then have "panel": null). meshes: also fit MANO hands and write
+    their files (`digit.meshes.demo`; records then have "meshes").
     """
     started = time.perf_counter() if started is None else started
     images, out = [Path(p) for p in images], Path(out)
@@ -173,9 +177,12 @@ def run_demo(
             tic = time.perf_counter()
             output = run_network(net, batch.crops)
             network_s += time.perf_counter() - tic
+            fitted = []
             for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
                 truth = truths[i] if truths is not None else None
                 camera, hands, error = _in_3d(pred, image.shape[:2], focal, princpt, truth)
+                stem = names[i].removesuffix("_pred.png")
+                fitted.append(DemoImage(image, pred, camera, hands, truth, stem))
                 if pictures:
                     title = _title(images[i], error, camera, hands)
                     fig = prediction_figure(image, pred, hands, title, truth)
@@ -184,7 +191,14 @@ def run_demo(
                 record = image_record(images[i], name, pred, camera, hands, truth, error)
                 records.append(record | (extra[i] if extra else {}))
                 bar.advance(1)
+            if meshes is not None:
+                for record, found in zip(
+                    records[start:], image_meshes(meshes, fitted, out, pictures), strict=True
+                ):
+                    record["meshes"] = found
     run = DemoRun(records, network_s, time.perf_counter() - started, batch_size)
     doc = run_document(info, records, run.speed())
+    if meshes is not None:
+        doc["conventions"] = doc["conventions"] | MESH_CONVENTIONS | {"meshes_model": meshes.source}
     atomic_write_bytes(out / "predictions.json", json.dumps(doc, indent=1).encode())
     return run
