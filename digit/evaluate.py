@@ -311,6 +311,7 @@ def run_evaluation(
     device = _check_device(device)
     root = resolve_data_root(None if data_root is None else Path(data_root))
     mask_file = resolve_masks(None if masks is None else Path(masks), root, split)
+    mesh_model = mesh_hand_model(mano_dir, root, device) if meshes else None
     net, info = load_network(checkpoint, device)
     unknown = [r for r in references if r not in REFERENCES]
     if unknown:
@@ -358,21 +359,26 @@ def run_evaluation(
         "references": {name: r.summary() for name, r in scored.items()},
     }
     if meshes:
-        meta |= mesh_metrics(mano_dir, root, dataset.split, gt, result, preds, show_progress)
+        meta |= mesh_metrics(mesh_model, dataset.split, gt, result, preds, show_progress)
     write_outputs(out, result, preds, abs_depth, meta)
     return result
 
 
-def mesh_metrics(mano_dir, root, split, gt, result, preds, show_progress) -> dict:
-    """metrics.json's mpvpe_sh / mpvpe_ih / mpvpe_all (mm, null where no hand counts) and its
-    "meshes" block, for meshes fitted to the evaluated predictions."""
-    from core.camera import intrinsics
+def mesh_hand_model(mano_dir: str | Path | None, root: Path, device: torch.device):
+    """The `HandModel` of --mano-dir (default `<root>/mano`) on `device`, loaded before the
+    network runs so that missing model files are the one error line, not a late failure."""
     from core.paths import resolve_mano_dir
-    from digit.meshes.evaluate import evaluate_meshes
     from render.hand_model import HandModel
 
-    folder = resolve_mano_dir(mano_dir, root)
-    model = HandModel.from_dir(folder)
+    return HandModel.from_dir(resolve_mano_dir(mano_dir, root)).to(device)
+
+
+def mesh_metrics(model, split, gt, result, preds, show_progress) -> dict:
+    """metrics.json's mpvpe_sh / mpvpe_ih / mpvpe_all (mm, null where no hand counts) and its
+    "meshes" block, for meshes fitted with `model` to the evaluated predictions."""
+    from core.camera import intrinsics
+    from digit.meshes.evaluate import evaluate_meshes
+
     K = intrinsics(gt.focal, gt.princpt)
     scored = evaluate_meshes(
         model, split, gt.index, result.joints_cam, preds.joints_uvd_img[..., :2], K,
@@ -381,7 +387,8 @@ def mesh_metrics(mano_dir, root, split, gt, result, preds, show_progress) -> dic
     pooled = {k: v for k, v in scored.summary.items() if k.startswith("mpvpe_")}
     return pooled | {
         "meshes": {
-            "model": str(folder),
+            "model_sha256": model.model_sha256,
+            "synthetic_model": model.is_synthetic,
             **{k: v for k, v in scored.summary.items() if k not in pooled},
             "rule": "MANO fitted to each hand's predicted camera-frame and image joints; MPVPE "
             "= mean vertex distance (mm) to the ground-truth MANO mesh, both relative to their "

@@ -158,3 +158,16 @@ def test_eval_mpvpe_equals_a_hand_computed_value(tmp_path, monkeypatch, capsys, 
     assert metrics["meshes"]["hands_sh"] == len(by_kind["sh"]) > 0
     assert metrics["meshes"]["hands_ih"] == len(by_kind["ih"]) > 0
     assert metrics["mpjpe_all"] is not None  # next to MPJPE
+
+
+def test_eval_meshes_without_model_files_is_one_line(tmp_path, monkeypatch, capsys, checkpoint,
+                                                     synthetic_root):  # fmt: skip
+    empty = tmp_path / "no_mano"
+    empty.mkdir()
+    code, _, err = run_cli(
+        eval_app, "digit-eval", monkeypatch, capsys, "--checkpoint", checkpoint, "--split",
+        "test", "--data-root", synthetic_root, "--out", tmp_path / "e", "--meshes",
+        "--mano-dir", empty,
+    )  # fmt: skip
+    assert code == 1 and "MANO model files missing" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "e").exists()

@@ -145,6 +145,8 @@ def test_fit_with_missing_joints_and_an_empty_batch(model):
     assert len(empty) == 0 and empty.vertices.shape == (0, model.num_vertices("right"), 3)
     with pytest.raises(ValueError, match="joints_cam"):
         fit_mano(model, np.zeros((2, 20, 3)), valid, hands["is_right"])
+    with pytest.raises(ValueError, match="joints_cam: a joint marked valid is not finite"):
+        fit_mano(model, joints, np.ones((2, 21), bool), hands["is_right"])
 
 
 def test_interpenetration_term_pushes_overlapping_hands_apart(model):

@@ -325,6 +325,12 @@ def _check_inputs(joints_cam, valid, is_right, joints_2d, valid_2d, K, image) ->
         if value is None or np.shape(value) != shape:
             got = None if value is None else np.shape(value)
             raise ValueError(f"{name}: expected shape {shape}, got {got}")
+    checks = [("joints_cam", joints_cam, valid)]
+    if joints_2d is not None:
+        checks.append(("joints_2d", joints_2d, valid_2d))
+    for name, points, mask in checks:
+        if not np.isfinite(np.asarray(points, dtype=np.float64)[np.asarray(mask, bool)]).all():
+            raise ValueError(f"{name}: a joint marked valid is not finite")
 
 
 @dataclass(frozen=True)
@@ -455,6 +461,10 @@ def _fit(model, joints_cam, valid, is_right, joints_2d, valid_2d, K, image, sett
 
         optimizer.step(closure)
     fitted = {k: (v * SCALE[k]).detach().to(model.dtype) for k, v in x.items()}
+    # a hand whose optimisation diverged (not seen, but L-BFGS has no guard) keeps its start
+    diverged = ~torch.stack([torch.isfinite(v).all(1) for v in fitted.values()]).all(0)
+    for k, v in fitted.items():
+        v[diverged] = start[k][diverged].to(v.dtype)
     return _result(model, rows, sides, fitted, is_right, target, valid, pairs, image_joints)
 
 
