@@ -20,6 +20,7 @@ from core.assets import SYNTHETIC_MANO_DIR
 from core.camera import world_to_camera
 from core.files import atomic_path
 from core.joints import SIDES
+from core.paths import resolve_mano_dir
 from digit.demo.intrinsics import Intrinsics
 from digit.demo.lift import Hands3D
 from digit.demo.predict import ImagePrediction, hands_shown
@@ -63,7 +64,8 @@ class MeshOptions:
     ) -> MeshOptions:
         """The model in `mano_dir`, else `<data_root>/mano`, else the project's synthetic model
         (`HandModel.from_dir` raises one DigitError line for missing files)."""
-        folder = mano_dir or (data_root / "mano" if data_root is not None else SYNTHETIC_MANO_DIR)
+        with_root = mano_dir is not None or data_root is not None
+        folder = resolve_mano_dir(mano_dir, data_root) if with_root else SYNTHETIC_MANO_DIR
         model = HandModel.from_dir(folder)
         if torch.cuda.is_available():
             model = model.to("cuda")
