@@ -13,7 +13,7 @@ from digit.checkpoint import load_network
 from digit.demo.inputs import parse_bbox
 from digit.demo.intrinsics import FOCAL_PER_LONG_SIDE, parse_focal, parse_princpt
 from digit.demo.out_folder import check_out_folder
-from digit.demo.run import DEFAULT_BATCH_SIZE, panel_names, run_demo
+from digit.demo.run import DEFAULT_BATCH_SIZE, panel_names, run_demo, run_files
 from digit.image_inputs import expand_image_paths
 
 app = make_app("Run a DIGIT checkpoint on images and draw its predictions.")
@@ -61,7 +61,19 @@ def demo(
         False,
         "--overwrite",
         help="Replace an earlier digit-demo run in --out: its predictions.json and the "
-        "pictures it lists (nothing else).",
+        "files it lists (nothing else).",
+    ),
+    meshes: bool = typer.Option(
+        False,
+        "--meshes",
+        help="Also fit MANO hands to the predicted joints: <stem>_{right,left}.obj, "
+        "<stem>_mano.json (MANO_NeuralAnnot form) and <stem>_mesh.png per image.",
+    ),
+    mano_dir: Path | None = typer.Option(
+        None,
+        "--mano-dir",
+        help="With --meshes: folder with MANO_RIGHT.pkl and MANO_LEFT.pkl (default: "
+        "<data-root>/mano with --split, else the project's synthetic hand model).",
     ),
 ) -> None:
     """Draw each image's predicted hands (2D, part segmentation, 3D views; with --split next
@@ -84,7 +96,8 @@ def demo(
         box = None if bbox in (None, "whole") else parse_bbox(bbox)
     # bad inputs first (reading is cheap next to detection), so a wrong output, checkpoint or
     # image is the one error line, not "no hands found" or a bar cut short
-    check_out_folder(out, images, panel_names(images) if pictures else [], overwrite)
+    check_out_folder(out, images, run_files(panel_names(images), pictures, meshes), overwrite)
+    mesh_options = _mesh_options(mano_dir, data_root, split) if meshes else None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net, info = load_network(checkpoint, device)
     extra = None
@@ -97,11 +110,22 @@ def demo(
     result = run_demo(
         images, net, info, out, bbox=box, extra=extra, truths=truths, focal=focal_px,
         princpt=princpt_px, batch_size=batch_size, started=started, pictures=pictures,
-        overwrite=overwrite,
+        overwrite=overwrite, meshes=mesh_options,
     )  # fmt: skip
     what = f"{len(result.records)} panels and " if pictures else ""
+    what += "meshes and " if meshes else ""
     typer.echo(f"wrote {what}predictions.json ({len(result.records)} images) to {out}")
     typer.echo(result.summary())
+
+
+def _mesh_options(mano_dir: Path | None, data_root: Path | None, split: str | None):
+    """The hand model for --meshes (`digit.meshes.demo.MeshOptions.load`): --mano-dir, else
+    the data root's mano/ with --split, else the synthetic model."""
+    from digit.meshes.demo import MeshOptions
+    from render.synthetic_data.default import prepare_data_root
+
+    root = prepare_data_root(data_root) if split is not None and mano_dir is None else None
+    return MeshOptions.load(mano_dir, root)
 
 
 def _split_images(split: str, data_root: Path | None, count: int) -> tuple[list, list, list]:

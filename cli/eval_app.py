@@ -42,6 +42,17 @@ def evaluate(
         help="Also score a reference on the same images: mean-pose (the training split's "
         "constant mean pose) | untrained (the same network at step 0). Repeatable.",
     ),
+    meshes: bool = typer.Option(
+        False,
+        "--meshes",
+        help="Also fit MANO hands to the predictions and report MPVPE (mpvpe_sh / ih / all, "
+        "mm) against the ground-truth MANO fits.",
+    ),
+    mano_dir: Path | None = typer.Option(
+        None,
+        "--mano-dir",
+        help="With --meshes: MANO_RIGHT.pkl / MANO_LEFT.pkl (default: <data-root>/mano).",
+    ),
 ) -> None:
     """Write metrics.json, predictions.npz, per_joint.csv and plots to --out."""
     from render.synthetic_data.default import prepare_data_root
@@ -61,9 +72,15 @@ def evaluate(
         amp=amp,
         show_progress=sys.stderr.isatty(),  # a log file gets no bar, only the result
         references=tuple(reference),
+        meshes=meshes,
+        mano_dir=mano_dir,
     )
     source = "ground truth" if root_depth == ROOT_DEPTH_GT else f"RootNet {root_depth}"
     typer.echo(format_summary(result, source))
+    if meshes:
+        from digit.meshes.evaluate import format_mpvpe
+
+        typer.echo(format_mpvpe(json.loads((out / "metrics.json").read_text())))
     if reference:
         written = json.loads((out / "metrics.json").read_text())
         typer.echo(format_comparison({"this model": result.summary(), **written["references"]}))

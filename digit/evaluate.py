@@ -312,6 +312,8 @@ def run_evaluation(
     amp: bool = False,
     show_progress: bool = False,
     references: tuple[str, ...] = (),
+    meshes: bool = False,
+    mano_dir: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate `checkpoint` on `split` and write metrics.json, predictions.npz, per_joint.csv
     and plots into `out` (see `digit.eval_report.write_outputs`).
@@ -320,8 +322,10 @@ def run_evaluation(
     masks_{split}.h5 (or the file) for the interaction-degree bins; root_depth: "gt" or the path
     of a RootNet JSON; limit: first N images of the split; references: any of
     `digit.references.REFERENCES`, scored on the same images with the same root depths (their
-    summaries go into metrics.json under "references"). The network
-    runs at the input size its checkpoint records. Bad input raises DigitError.
+    summaries go into metrics.json under "references"); meshes: also fit MANO hands to the
+    predictions and add MPVPE against the ground-truth MANO fits (`digit.meshes.evaluate`;
+    mano_dir: the model files, default `<data_root>/mano`). The network runs at the input size
+    its checkpoint records. Bad input raises DigitError.
     """
     from core.paths import resolve_data_root
     from digit.checkpoint import load_network
@@ -340,6 +344,7 @@ def run_evaluation(
     device = _check_device(device)
     root = resolve_data_root(None if data_root is None else Path(data_root))
     mask_file = resolve_masks(None if masks is None else Path(masks), root, split)
+    mesh_model = mesh_hand_model(mano_dir, root, device) if meshes else None
     net, info = load_network(checkpoint, device)
     unknown = [r for r in references if r not in REFERENCES]
     if unknown:
@@ -394,5 +399,41 @@ def run_evaluation(
         "provenance": info.get("provenance"),
         "references": {name: r.summary() for name, r in scored.items()},
     }
+    if meshes:
+        meta |= mesh_metrics(mesh_model, dataset.split, gt, result, preds, show_progress)
     write_outputs(out, result, preds, abs_depth, meta)
     return result
+
+
+def mesh_hand_model(mano_dir: str | Path | None, root: Path, device: torch.device):
+    """The `HandModel` of --mano-dir (default `<root>/mano`) on `device`, loaded before the
+    network runs so that missing model files are the one error line, not a late failure."""
+    from core.paths import resolve_mano_dir
+    from render.hand_model import HandModel
+
+    return HandModel.from_dir(resolve_mano_dir(mano_dir, root)).to(device)
+
+
+def mesh_metrics(model, split, gt, result, preds, show_progress) -> dict:
+    """metrics.json's mpvpe_sh / mpvpe_ih / mpvpe_all (mm, null where no hand counts) and its
+    "meshes" block, for meshes fitted with `model` to the evaluated predictions."""
+    from core.camera import intrinsics
+    from digit.meshes.evaluate import evaluate_meshes
+
+    K = intrinsics(gt.focal, gt.princpt)
+    scored = evaluate_meshes(
+        model, split, gt.index, result.joints_cam, preds.joints_uvd_img[..., :2], K,
+        show_progress=show_progress,
+    )  # fmt: skip
+    pooled = {k: v for k, v in scored.summary.items() if k.startswith("mpvpe_")}
+    return pooled | {
+        "meshes": {
+            "model_sha256": model.model_sha256,
+            "synthetic_model": model.is_synthetic,
+            **{k: v for k, v in scored.summary.items() if k not in pooled},
+            "rule": "MANO fitted to each hand's predicted camera-frame and image joints; MPVPE "
+            "= mean vertex distance (mm) to the ground-truth MANO mesh, both relative to their "
+            "own wrist (joint 20 regressed from the mesh); a hand counts where the image has a "
+            "ground-truth MANO fit for it",
+        }
+    }

@@ -265,6 +265,7 @@ class HandModel(nn.Module):
         # what callers would otherwise re-read the pickles for (numpy, read-only)
         self._weights = {s: _frozen(m["weights"]) for s, m in models.items()}
         self._hands_mean = {s: _frozen(m["hands_mean"]) for s, m in models.items()}
+        self._hands_components = {s: _frozen(m["hands_components"]) for s, m in models.items()}
         self.layers = nn.ModuleDict()
         for side, arrays in models.items():
             where = f"{source} ({MODEL_FILES[side]})"
@@ -323,6 +324,11 @@ class HandModel(nn.Module):
     def hands_mean(self, side: str) -> np.ndarray:
         """(45,) float64 mean finger pose (axis-angle) of `side`'s model (read-only)."""
         return self._hands_mean[self._side(side)]
+
+    def hands_components(self, side: str) -> np.ndarray:
+        """(45, 45) float64 pose PCA components of `side`'s model, one per row (read-only): a
+        finger pose minus `hands_mean` is coefficients (45,) @ components."""
+        return self._hands_components[self._side(side)]
 
     @property
     def dtype(self) -> torch.dtype:

@@ -70,7 +70,8 @@ def test_an_earlier_run_is_replaced_only_with_overwrite_and_wholly(
     code, err = _demo(monkeypatch, capsys, checkpoint, out, photos / "c.png")
     assert code == 1 and err.count("\n") == 1
     assert (
-        "holds an earlier digit-demo run (predictions.json and 2 pictures); pass --overwrite" in err
+        "holds an earlier digit-demo run (predictions.json and 2 files it lists); pass "
+        "--overwrite" in err
     )
     assert _listing(out) == before
     # with --overwrite: the earlier run (index and its pictures) goes, the user's file stays
@@ -93,6 +94,27 @@ def test_a_picture_no_run_lists_is_never_replaced(
         code, err = _demo(monkeypatch, capsys, checkpoint, out, photos / "a.png", extra=extra)
         assert code == 1 and "a_pred.png exists and no digit-demo run there lists it" in err
     assert _listing(out) == {"a_pred.png": b"someone else's picture"}
+
+
+def test_mesh_files_belong_to_their_run(tmp_path, monkeypatch, capsys, checkpoint, photos):
+    """With --meshes the run's mesh files are part of it: --overwrite removes the earlier run's
+    mesh files with its pictures, and a mesh file that no run lists is never replaced."""
+    out = tmp_path / "out"
+    code, err = _demo(monkeypatch, capsys, checkpoint, out, photos / "a.png", extra=["--meshes"])
+    assert code == 0, err
+    first = json.loads((out / "predictions.json").read_text())["images"][0]["meshes"]
+    written = {n for n in first["obj"].values() if n} | {first["mano_json"], first["picture"]}
+    assert "a_mano.json" in written and "a_mesh.png" in written
+    assert written <= set(_listing(out))
+    code, err = _demo(monkeypatch, capsys, checkpoint, out, photos / "b.png", extra=["--overwrite"])
+    assert code == 0, err
+    assert sorted(_listing(out)) == ["b_pred.png", "predictions.json"]  # a's meshes went too
+    (out / "b_mano.json").write_text("someone else's fit")
+    code, err = _demo(
+        monkeypatch, capsys, checkpoint, out, photos / "b.png", extra=["--overwrite", "--meshes"]
+    )
+    assert code == 1 and "b_mano.json exists and no digit-demo run there lists it" in err
+    assert (out / "b_mano.json").read_text() == "someone else's fit"
 
 
 def test_the_input_folder_is_not_an_output_folder(

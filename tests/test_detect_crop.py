@@ -6,7 +6,7 @@ import pytest
 
 from digit.detect import palm
 from digit.detect.crop import crop_from_hand_boxes, scale_box, union_box
-from digit.detect.detector import DetectedHand, deduplicate, select_hands, windows
+from digit.detect.detector import DetectedHand, merge_duplicates, select_hands, windows
 from digit.detect.landmarks import landmark_rect, palm_rect, rect_to_image
 
 
@@ -98,11 +98,33 @@ def test_overlapping_hands_of_two_sides_are_both_kept():
     # interlaced fingers: boxes overlap by IoU 0.6, landmarks differ
     a = hand([34, 174, 185, 132], "right", 0.6)
     b = hand([87, 165, 116, 143], "left", 0.9, offset=30)
-    kept = deduplicate([a, b])
+    kept = merge_duplicates([a, b])
     assert [h.side for h in kept] == ["left", "right"]
     # the same hand twice (same side, IoU > 0.5) is one
     c = hand([90, 160, 116, 143], "left", 0.5, offset=30)
-    assert [h.score for h in deduplicate([a, b, c])] == [0.9, 0.6]
+    assert [h.score for h in merge_duplicates([a, b, c])] == [0.9, 0.6]
+
+
+def test_two_near_identical_detections_are_merged_into_one_hand():
+    """One hand seen twice (e.g. from two search windows), landmarks 2 px apart and the side
+    unsure: one hand remains, its landmarks the confidence-weighted mean (weights 0.8 x 1.0 and
+    0.4 x 0.5, i.e. 0.8 : 0.2), its box the x1.2 tight box of those, and the crop is that one
+    hand's, not the union of the two boxes."""
+    rng = np.random.default_rng(1)
+    lm = rng.uniform(0.0, 50.0, (21, 2)) + np.array([100.0, 80.0])
+    lm[0], lm[1] = [100.0, 80.0], [150.0, 130.0]  # the tight box: 100..150 x 80..130
+    first = DetectedHand(lm, np.array([95.0, 75.0, 60.0, 60.0]), 0.8, 1.0, 0.55)
+    second = DetectedHand(lm + 2.0, np.array([97.0, 77.0, 60.0, 60.0]), 0.4, 0.5, 0.45)
+    (merged,) = merge_duplicates([second, first])
+    np.testing.assert_allclose(merged.landmarks, lm + 0.4)  # 0.8 * 0 + 0.2 * 2
+    np.testing.assert_allclose(merged.box, [95.4, 75.4, 60.0, 60.0])  # 125.4 -+ 30
+    assert merged.right_prob == pytest.approx(0.8 * 0.55 + 0.2 * 0.45)
+    assert (merged.score, merged.presence) == (0.8, 1.0)
+    bbox, crop = crop_from_hand_boxes(np.stack([merged.box]))
+    np.testing.assert_allclose(bbox, merged.box)
+    np.testing.assert_allclose(crop, [125.4 - 37.5, 105.4 - 37.5, 75.0, 75.0])
+    # a hand alone is kept as it is
+    assert merge_duplicates([first]) == [first]
 
 
 def test_two_most_confident_prefer_one_of_each_side():

@@ -34,6 +34,8 @@ from digit.demo.predict import (
 )
 from digit.demo.record import image_record, run_document
 from digit.demo.truth import GT_ROOT_DEPTH, ImageTruth, image_mpjpe
+from digit.meshes.demo import CONVENTIONS as MESH_CONVENTIONS
+from digit.meshes.demo import DemoImage, MeshOptions, image_meshes, mesh_file_names
 from digit.model import DigitNet
 
 DEFAULT_BATCH_SIZE = 16
@@ -69,6 +71,16 @@ class DemoRun:
             f"{s['images']} images in {self.total_s:.1f} s: network {net:.1f} images/s "
             f"(batches of {self.batch_size}), overall {overall:.2f} images/s"
         )
+
+
+def run_files(names: list[str], pictures: bool, meshes: bool) -> list[str]:
+    """Every file name a run may write into its folder besides the index: the panels `names`
+    (with pictures) and, with meshes, each image's mesh files."""
+    files = list(names) if pictures else []
+    if meshes:
+        for name in names:
+            files += mesh_file_names(name.removesuffix("_pred.png"), pictures)
+    return files
 
 
 def panel_names(images: list[Path]) -> list[str]:
@@ -147,6 +159,7 @@ def run_demo(
     pictures: bool = True,
     show_progress: bool = True,
     overwrite: bool = False,
+    meshes: MeshOptions | None = None,
 ) -> DemoRun:
     """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
 
@@ -158,26 +171,28 @@ def run_demo(
     every image (default: `digit.demo.intrinsics`). started: `time.perf_counter()` at the
     start of the whole command, for the overall speed (default: now). pictures: False writes
     the JSON only (records then have "panel": null). overwrite: replace an earlier run in
-    `out` (else it is refused; see `digit.demo.out_folder`).
+    `out` (else it is refused; see `digit.demo.out_folder`). meshes: also fit MANO hands and
+    write their files (`digit.meshes.demo`; records then have "meshes").
     """
     started = time.perf_counter() if started is None else started
     images, out = [Path(p) for p in images], Path(out)
     boxes = bbox if isinstance(bbox, list) else [bbox] * len(images)
     names = panel_names(images)
-    check_out_folder(out, images, names if pictures else [], overwrite)
+    files = run_files(names, pictures, meshes is not None)
+    check_out_folder(out, images, files, overwrite)
     _check_inputs(images, boxes, batch_size, focal, princpt)
-    with writing_run(out, images, names if pictures else [], overwrite) as stage:
+    with writing_run(out, images, files, overwrite) as stage:
         return _predict_all(
             images, boxes, names, net, info, stage, extra=extra, truths=truths, focal=focal,
             princpt=princpt, batch_size=batch_size, started=started, pictures=pictures,
-            show_progress=show_progress,
+            show_progress=show_progress, meshes=meshes,
         )  # fmt: skip
 
 
 def _predict_all(
     images: list[Path], boxes: list, names: list[str], net: DigitNet, info: dict, stage: Path,
     *, extra, truths, focal, princpt, batch_size: int, started: float, pictures: bool,
-    show_progress: bool,
+    show_progress: bool, meshes: MeshOptions | None,
 ) -> DemoRun:  # fmt: skip
     """`run_demo`'s work (same arguments), its files written into the partial folder `stage`
     (`digit.demo.out_folder.writing_run` moves them into place)."""
@@ -191,10 +206,13 @@ def _predict_all(
             tic = time.perf_counter()
             output = run_network(net, batch.crops)
             network_s += time.perf_counter() - tic
+            fitted = []
             for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
                 truth = truths[i] if truths is not None else None
                 camera, hands, error = _in_3d(pred, image.shape[:2], focal, princpt, truth)
                 lifted.append((images[i], hands))
+                stem = names[i].removesuffix("_pred.png")
+                fitted.append(DemoImage(image, pred, camera, hands, truth, stem))
                 if pictures:
                     title = _title(images[i], error, camera, hands)
                     fig = prediction_figure(image, pred, hands, title, truth)
@@ -203,8 +221,15 @@ def _predict_all(
                 record = image_record(images[i], name, pred, camera, hands, truth, error)
                 records.append(record | (extra[i] if extra else {}))
                 bar.advance(1)
+            if meshes is not None:
+                for record, found in zip(
+                    records[start:], image_meshes(meshes, fitted, stage, pictures), strict=True
+                ):
+                    record["meshes"] = found
     warn_implausible_depths(lifted)
     run = DemoRun(records, network_s, time.perf_counter() - started, batch_size)
     doc = run_document(info, records, run.speed())
+    if meshes is not None:
+        doc["conventions"] = doc["conventions"] | MESH_CONVENTIONS | {"meshes_model": meshes.source}
     atomic_write_bytes(stage / INDEX, json.dumps(doc, indent=1).encode())
     return run

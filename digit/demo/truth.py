@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.camera import intrinsics, project
-from core.interhand.reader import ImageRecord
+from core.interhand.reader import ImageRecord, ManoFit
 from core.joints import HAND_JOINTS, ROOT_JOINTS, with_root_validity
 from digit.metrics import mpjpe_per_image, per_joint_errors, root_relative
 
@@ -20,13 +20,18 @@ class ImageTruth:
     """One image's annotation.
 
     joints_cam (42, 3) camera mm; joint_valid (42,) bool (own-root validity folded in);
-    focal (2,), princpt (2,) of the image's camera, pixels.
+    focal (2,), princpt (2,) of the image's camera, pixels; mano: the (right, left) MANO fits
+    (None where absent) with the camera's R (3, 3) and t (3,) mm (world -> camera), for the
+    ground-truth meshes of `digit-demo --meshes`.
     """
 
     joints_cam: np.ndarray
     joint_valid: np.ndarray
     focal: np.ndarray
     princpt: np.ndarray
+    mano: tuple[ManoFit | None, ManoFit | None] = (None, None)
+    R: np.ndarray | None = None
+    t: np.ndarray | None = None
 
     @classmethod
     def from_record(cls, record: ImageRecord) -> ImageTruth:
@@ -36,6 +41,9 @@ class ImageTruth:
             joint_valid=with_root_validity(np.asarray(record.joint_valid, dtype=bool)),
             focal=np.array([K[0, 0], K[1, 1]]),
             princpt=np.array([K[0, 2], K[1, 2]]),
+            mano=record.mano,
+            R=np.asarray(record.camera.R),
+            t=np.asarray(record.camera.t),
         )
 
     @property

@@ -130,7 +130,7 @@ class HandDetector:
             best = max(first, second, key=lambda h: h.presence)
             if best.presence >= MIN_PRESENCE:
                 hands.append(best)
-        hands = deduplicate(hands)
+        hands = merge_duplicates(hands)
         return select_hands(hands, max_hands), len(hands)
 
 
@@ -153,14 +153,41 @@ def same_hand(a: DetectedHand, b: DetectedHand) -> bool:
     return float(np.linalg.norm(a.landmarks - b.landmarks, axis=-1).mean()) < DUPLICATE_DIST * size
 
 
-def deduplicate(hands: list[DetectedHand]) -> list[DetectedHand]:
-    """Hands sorted by confidence (palm score x presence), without any that is `same_hand` as
-    a more confident one."""
-    kept: list[DetectedHand] = []
+def merge_duplicates(hands: list[DetectedHand]) -> list[DetectedHand]:
+    """One hand per group of detections of the same hand, sorted by confidence (palm score x
+    presence).
+
+    Most confident first, each detection joins the group of the first kept hand it is
+    `same_hand` as, else starts a group. A group of several becomes one hand: landmarks and
+    right-hand probability are the confidence-weighted means of its members' (two looks at one
+    hand are better than one), its box the annotated-bbox rule of those landmarks, its scores
+    the most confident member's. So the crop is made from one box per hand, never from the
+    union of a hand's duplicate boxes.
+    """
+    groups: list[list[DetectedHand]] = []
     for h in sorted(hands, key=lambda h: -h.confidence):
-        if not any(same_hand(h, k) for k in kept):
-            kept.append(h)
-    return kept
+        group = next((g for g in groups if same_hand(h, g[0])), None)
+        if group is None:
+            groups.append([h])
+        else:
+            group.append(h)
+    return [_merged(g) for g in groups]
+
+
+def _merged(group: list[DetectedHand]) -> DetectedHand:
+    if len(group) == 1:
+        return group[0]
+    w = np.array([h.confidence for h in group])
+    w = w / w.sum() if w.sum() > 0 else np.full(len(group), 1.0 / len(group))
+    landmarks = np.einsum("k,kjc->jc", w, np.stack([h.landmarks for h in group]))
+    best = group[0]
+    return DetectedHand(
+        landmarks=landmarks,
+        box=bbox_from_joints(landmarks, np.ones(len(landmarks), bool)),
+        score=best.score,
+        presence=best.presence,
+        right_prob=float(w @ np.array([h.right_prob for h in group])),
+    )
 
 
 def select_hands(hands: list[DetectedHand], max_hands: int = 2) -> list[DetectedHand]:
