@@ -30,7 +30,7 @@ test-slurm: install
 # ~/.cache/digit): part masks and pictures of them, the `cpu` recipe trained for DEMO_STEPS
 # optimizer steps (ImageNet-pretrained EfficientNet-Lite0), the official evaluation on the
 # unseen test split next to two references (constant mean pose, untrained network), learning
-# curves and pictures of the predictions, all in $(DEMO_OUT)/. The training counts steps, not
+# curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The training counts steps, not
 # minutes, and runs on DEMO_THREADS threads, so the model does not depend on the machine's load
 # or core count; the time it took is printed at the end.
 DEMO_STEPS ?= 800
@@ -51,7 +51,7 @@ demo: install
 		--split test --masks $(DEMO_OUT) --reference mean-pose --reference untrained --workers 1 \
 		--out $(DEMO_OUT)/eval
 	$(VENV)/bin/digit-demo --split test --count 6 --checkpoint $(DEMO_OUT)/run/best.pt --out $(DEMO_OUT)/predictions \
-		--overwrite
+		--meshes --overwrite
 	cp $(DEMO_OUT)/run/learning_curves.png $(DEMO_OUT)/learning_curves.png
 	@echo "pictures:"; ls -1 $(DEMO_OUT)/*.png $(DEMO_OUT)/eval/*.png $(DEMO_OUT)/predictions/*.png
 	@s=$$(( $$(date +%s) - $$(cat $(DEMO_OUT)/.demo_started) )); \
