@@ -76,7 +76,8 @@ def test_resume_with_a_new_config_names_what_changed_before_any_data(
     assert code == 1 and err.count("\n") == 1
     assert err.startswith(
         f"digit-train: error: {new}: --resume continues {run_dir} with its own config "
-        f"({run_dir / 'config.yaml'}); lr is 0.001 there, 5 here (only max_steps, "
+        f"({run_dir / 'config.yaml'}); lr is {TrainConfig.preset_config('cpu').lr!r} there, "
+        "5 here (only max_steps, "
     )
     code, err = _cli(monkeypatch, capsys, "--out", run_dir, "--resume", "--preset", "paper")
     assert code == 1 and "error: --preset: --resume continues" in err
