@@ -181,9 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         runs = args.runs or digit_home() / "overfit" / "runs"
         run_dir = runs / label.replace(" ", "_").replace("/", "-")
         if run_dir.exists():
+            # a rerun starts afresh, but only a digit-train run folder is ours to remove
+            if not (run_dir / "config.yaml").is_file():
+                raise DigitError(f"{run_dir}: exists and is not a run folder; pass another --runs")
             import shutil
 
-            shutil.rmtree(run_dir)  # this benchmark's own run folder: a rerun starts afresh
+            shutil.rmtree(run_dir)
         cfg = overfit_config(args.preset, args.images, args.steps, args.eval_every, run_dir, sets)
         data_root = prepare_data_root(args.data_root)
         masks = mask_cache_path(args.masks, data_root, "train")

@@ -50,3 +50,14 @@ def test_cpu_recipe_learns_a_few_images_by_heart(tmp_path, synthetic_root, mask_
     assert end["mpjpe"] < 30.0, record["curve"]
     assert mean_pose is None or end["mpjpe"] < 0.5 * mean_pose
     assert end["mpjpe_2d"] < 25.0 and end["mpjpe_depth"] < 25.0
+
+
+def test_a_folder_that_is_not_a_run_is_never_removed(tmp_path, capsys):
+    from benchmarks.overfit import main
+
+    mine = tmp_path / "runs" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep")
+    code = main(["--steps", "1", "--runs", str(tmp_path / "runs"), "--label", "mine"])
+    assert code == 1 and "is not a run folder" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep"
