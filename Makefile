@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-slurm demo lint format bench gpu-check clean
+.PHONY: install test test-slurm check-default demo lint format bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: install
 # here (root; installs slurm-wlm and munge with apt; loopback only): scripts/slurm/test_slurm.sh
 test-slurm: install
 	PY=$(PY) scripts/slurm/test_slurm.sh
+
+# Every picture of the synthetic default (created first if absent, about 30 s) can be seen: none
+# is black (render/synthetic_data/visibility.py).
+check-default: install
+	$(PY) -m render.synthetic_data.visibility
 
 # The main job on the synthetic default (created on first use under $$DIGIT_HOME, default
 # ~/.cache/digit): part masks and pictures of them, the `cpu` recipe trained for DEMO_STEPS

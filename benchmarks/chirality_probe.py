@@ -1,17 +1,21 @@
 """Can the `cpu` network's backbone learn to tell a right hand from a left one?
 
     python -m benchmarks.chirality_probe [--data-root DIR] [--masks DIR] [--input-size 64]
-                                         [--minutes 10] [--every 120] [--val-images N]
+                                         [--steps 1500] [--every 300] [--augment release]
+                                         [--train-images 800] [--val-images N]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
 that keeps the spatial layout until the last pooling, and a linear layer over three classes
-(right hand only, left hand only, both). Cross-entropy, AdamW, a cosine schedule over the time
-budget, the training split with the release's augmentation (a flip mirrors the picture and swaps
-the label, so every right hand is also seen as a left one). Every `--every` seconds, one JSON
-line: step, seconds, training loss, and on validation images (unseen subjects) the 3-class
-accuracy, "two hands or one", and right vs left on the single-hand images (the larger of the two
-single-hand logits; chance 0.5).
+(right hand only, left hand only, both). Cross-entropy, AdamW, a cosine schedule over
+`--steps` counted steps (so a run's numbers do not depend on the machine's load), the training
+split with the release's augmentation (a flip mirrors the picture and swaps the label, so every
+right hand is also seen as a left one), with flips only, or with none. Every `--every` steps,
+one JSON line: step, training loss, and the scores on two sets of unaugmented images: training
+images spread over every capture ("train_*": can the probe fit what it sees?) and the validation
+split (unseen subjects: does it generalise?). Scores: the 3-class accuracy, "two hands or one",
+and right vs left on the single-hand images (the larger of the two single-hand logits; chance
+0.5).
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ import argparse
 import json
 import math
 import sys
-import time
 
+import numpy as np
 import torch
 from torch import nn
 
 from benchmarks.options import Parser, count, positive_float, positive_int, run_main
 from core.progress import progress
-from digit.data.dataset import InterHandDataset, make_loader
+from digit.data.augment import AugmentSettings
+from digit.data.dataset import InterHandDataset, collate, make_loader, set_loader_epoch
 from digit.model import DigitNet, NetworkConfig
 from render.synthetic_data.default import prepare_data_root
 
@@ -74,27 +79,55 @@ def scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -
     }
 
 
+AUGMENTS = {
+    "release": AugmentSettings(),
+    "flip": AugmentSettings(shift=0.0, scale_factor=0.0, rot_prob=0.0, color_gain=(1.0, 1.0)),
+    "none": AugmentSettings(enabled=False),
+}
+
+
+def spread_batches(dataset: InterHandDataset, n: int, layout) -> list[tuple]:
+    """Up to n images spread evenly over a split (every capture, not the first few), unaugmented,
+    as (image, 3-class label) batches of 64."""
+    index = np.unique(np.linspace(0, len(dataset) - 1, min(n, len(dataset))).round().astype(int))
+    out = []
+    for start in range(0, len(index), 64):
+        b = collate([dataset[int(i)] for i in index[start : start + 64]])
+        out.append((b.image.contiguous(memory_format=layout), hand_class(b.targets.hand_type)))
+    return out
+
+
 def train_probe(args: argparse.Namespace) -> None:
-    """Train for `args.minutes`, printing a JSON line of scores every `args.every` seconds."""
+    """Train `args.steps` steps, printing a JSON line of scores every `args.every` steps: on
+    `args.train_images` training images seen without augmentation ("train_*") and on the
+    validation split (unseen subjects)."""
     torch.manual_seed(args.seed)
     root = prepare_data_root(args.data_root)
     size, layout = args.input_size, torch.channels_last
-    train = InterHandDataset(root, "train", args.masks, train=True, input_size=size, seed=args.seed)
+    augment = AUGMENTS[args.augment]
+    train = InterHandDataset(
+        root, "train", args.masks, train=True, augment=augment, input_size=size, seed=args.seed
+    )
+    train_seen = InterHandDataset(root, "train", None, train=False, input_size=size)
     val = InterHandDataset(root, "val", None, train=False, input_size=size, limit=args.val_images)
-    val_batches = [
-        (b.image.contiguous(memory_format=layout), hand_class(b.targets.hand_type))
-        for b in make_loader(val, 64, False, 0)
-    ]
+    train_batches = spread_batches(train_seen, args.train_images, layout)
+    val_batches = spread_batches(val, len(val), layout)
     model = ChiralityProbe(size).to(memory_format=layout)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    print(json.dumps({"step": 0, "seconds": 0, **scores(model, val_batches)}), flush=True)
-    budget, step, next_report, shown = args.minutes * 60, 0, args.every, 0
-    start = time.monotonic()
-    with progress(int(budget), "chirality probe (seconds)") as bar:
-        while True:
-            for b in make_loader(train, args.batch, True, 1):
-                elapsed = time.monotonic() - start
-                cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0)))
+
+    def report(row: dict) -> None:
+        seen = {f"train_{k}": v for k, v in scores(model, train_batches).items()}
+        print(json.dumps({**row, **seen, **scores(model, val_batches)}), flush=True)
+
+    report({"step": 0})
+    step, epoch = 0, 0
+    loader = make_loader(train, args.batch, True, 1)
+    with progress(args.steps, "chirality probe (steps)") as bar:
+        while step < args.steps:
+            set_loader_epoch(loader, epoch)
+            epoch += 1
+            for b in loader:
+                cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / args.steps))
                 for group in opt.param_groups:
                     group["lr"] = args.lr * min(1.0, (step + 1) / 20) * cosine
                 x = b.image.contiguous(memory_format=layout)
@@ -103,14 +136,11 @@ def train_probe(args: argparse.Namespace) -> None:
                 loss.backward()
                 opt.step()
                 step += 1
-                bar.advance(int(min(elapsed, budget)) - shown)
-                shown = int(min(elapsed, budget))
-                if elapsed >= next_report or elapsed >= budget:
-                    row = {"step": step, "seconds": round(elapsed), "loss": round(loss.item(), 3)}
-                    print(json.dumps({**row, **scores(model, val_batches)}), flush=True)
-                    next_report += args.every
-                    if elapsed >= budget:
-                        return
+                bar.advance(1)
+                if step % args.every == 0 or step == args.steps:
+                    report({"step": step, "epoch": epoch, "loss": round(loss.item(), 3)})
+                if step == args.steps:
+                    return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", default=None, help="default: the synthetic default")
     ap.add_argument("--masks", default=None, help="folder with masks_train.h5")
     ap.add_argument("--input-size", type=positive_int, default=64)
-    ap.add_argument("--minutes", type=positive_float, default=10.0)
-    ap.add_argument(
-        "--every", type=positive_float, default=120.0, help="seconds between validations"
-    )
+    ap.add_argument("--steps", type=positive_int, default=1500, help="optimizer steps")
+    ap.add_argument("--every", type=positive_int, default=300, help="steps between validations")
+    ap.add_argument("--augment", choices=sorted(AUGMENTS), default="release")
+    ap.add_argument("--train-images", type=positive_int, default=800, help="training images scored")
     ap.add_argument("--val-images", type=positive_int, default=None, help="default: all")
     ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--lr", type=positive_float, default=1e-3)

@@ -6,19 +6,27 @@ import typer
 
 from cli.common import data_root_option, make_app, out_option, run
 from core.errors import DigitError
+from render.synthetic_data.settings import SyntheticSettings
 
+_DEFAULTS = SyntheticSettings()
 app = make_app("MANO part-mask renderer for InterHand2.6M (and its synthetic stand-in).")
 
 
 @app.command("make-synthetic")
 def make_synthetic(
     out: Path = out_option(..., "Dataset root to write."),
-    captures: int = typer.Option(30, "--captures", help="Captures (subjects) in the train split."),
-    eval_captures: int = typer.Option(
-        5, "--eval-captures", help="Captures (subjects) in each of val and test."
+    captures: int = typer.Option(
+        _DEFAULTS.captures, "--captures", help="Captures (subjects) in the train split."
     ),
-    cameras: int = typer.Option(5, "--cameras", help="Cameras per capture."),
-    frames: int = typer.Option(8, "--frames", help="Frames per sequence (4 per capture)."),
+    eval_captures: int = typer.Option(
+        _DEFAULTS.eval_captures,
+        "--eval-captures",
+        help="Captures (subjects) in each of val and test.",
+    ),
+    cameras: int = typer.Option(_DEFAULTS.cameras, "--cameras", help="Cameras per capture."),
+    frames: int = typer.Option(
+        _DEFAULTS.frames, "--frames", help="Frames per sequence (4 per capture)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     mix: str = typer.Option(
         "default",
@@ -33,7 +41,6 @@ def make_synthetic(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """Write a synthetic dataset in InterHand2.6M's exact layout (images, annotations, MANO)."""
-    from render.synthetic_data.generate import SyntheticSettings
     from render.synthetic_data.generate import make_synthetic as generate
 
     settings = SyntheticSettings(

@@ -16,7 +16,7 @@ from core.errors import DigitError
 
 # The synthetic generator's output version (`render.synthetic_data.generate` writes it into
 # SYNTHETIC.json); it names the default folder, so a new generator never reuses old data.
-SYNTHETIC_VERSION = 3
+SYNTHETIC_VERSION = 4
 SYNTHETIC_MARKER = "SYNTHETIC.json"  # written last by the generator: the dataset is complete
 
 

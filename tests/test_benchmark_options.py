@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_scaling", ["--workers", "0"], "argument --workers: expected an integer >= 1"),
         (
             "chirality_probe",
-            ["--minutes", "nan"],
-            "argument --minutes: expected a finite number > 0",
+            ["--steps", "0"],
+            "argument --steps: expected an integer >= 1, got '0'",
         ),
         ("chirality_probe", ["--lr", "0"], "argument --lr: expected a finite number > 0, got '0'"),
         ("ablation", ["--steps", "0"], "argument --steps: expected an integer >= 1, got '0'"),

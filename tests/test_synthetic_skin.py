@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.assets import SYNTHETIC_MANO_DIR
+from render.synthetic_data import images as img
 from render.synthetic_data import skin
 from render.synthetic_data.generate import _scene_for
 from render.synthetic_mano.pose_prior import pose_from_angles
@@ -81,14 +82,63 @@ def test_left_detail_mirrors_the_right(scene):
 
 
 def test_face_albedo_mixes_vertex_colours():
-    detail = skin.HandDetail(palm=np.array([0.0, 1.0, 0.0]), nail=np.array([0.0, 0.0, 1.0]))
+    n = np.zeros(3)
+    detail = skin.HandDetail(
+        palm=np.array([0.0, 1.0, 0.0]), nail=np.array([0.0, 0.0, 1.0]), crease=n, fold=n
+    )
     skin_rgb = np.array([0.4, 0.3, 0.2])
-    palm_rgb, nail_rgb = skin.detail_colours(skin_rgb)
-    np.testing.assert_allclose(palm_rgb, skin_rgb + 0.5 * (skin.PALM_TONE - skin_rgb))
+    colours = skin.detail_colours(skin_rgb)
+    np.testing.assert_allclose(colours.palm, skin_rgb + 0.85 * (skin.PALM_TONE - skin_rgb))
+    np.testing.assert_allclose(colours.back, skin_rgb)
     got = skin.face_albedo(detail, np.array([[0, 1, 2], [0, 0, 0]]), skin_rgb)
-    np.testing.assert_allclose(got[0], (skin_rgb + palm_rgb + nail_rgb) / 3)
+    np.testing.assert_allclose(got[0], (skin_rgb + colours.palm + colours.nail) / 3)
     np.testing.assert_allclose(got[1], skin_rgb)
-    # a dark skin's palm is clearly lighter; every colour stays a valid albedo
-    dark = np.array([0.3, 0.2, 0.14])
-    palm_dark, _ = skin.detail_colours(dark)
-    assert np.all(palm_dark > dark + 0.2) and np.all(palm_dark <= 1.0)
+
+
+def test_creases_and_folds_darken_by_their_factors():
+    one, zero = np.ones(2), np.zeros(2)
+    rgb = np.array([0.5, 0.4, 0.3])
+    on_crease = skin.HandDetail(palm=one, nail=zero, crease=np.array([1.0, 0.5]), fold=zero)
+    palm = skin.detail_colours(rgb).palm
+    got = skin.vertex_albedo(on_crease, rgb)
+    np.testing.assert_allclose(got[0], palm * skin.CREASE_DARKEN)
+    np.testing.assert_allclose(got[1], palm * (1 - 0.5 * (1 - skin.CREASE_DARKEN)))
+    on_fold = skin.HandDetail(palm=zero, nail=zero, crease=zero, fold=one)
+    np.testing.assert_allclose(skin.vertex_albedo(on_fold, rgb)[0], rgb * skin.FOLD_DARKEN)
+    gloss = skin.face_gloss(
+        skin.HandDetail(zero, np.array([0.0, 1.0]), zero, zero), np.eye(2, dtype=int)
+    )
+    np.testing.assert_allclose(gloss, [1.0 + (skin.NAIL_GLOSS - 1.0) * 0.5] * 2)
+
+
+def test_every_skin_tone_has_a_clearly_lighter_palm():
+    """Generator v4's cue: what a grey camera records of the palm is at least 1.25 x the back,
+    from the lightest to the darkest skin the subjects draw."""
+    rng = np.random.default_rng(0)
+    for rgb in [img.skin_albedo(rng) for _ in range(500)]:
+        c = skin.detail_colours(rgb)
+        assert skin.luminance(c.palm) >= 1.25 * skin.luminance(c.back), rgb
+        assert np.all(c.palm <= 1.0) and np.all(c.nail <= 1.0)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_creases_on_the_palm_side_folds_on_the_back(scene, side):
+    verts, joints = _flat(scene, side)
+    d = scene.detail[side]
+    n = len(verts)
+    crease, fold, palm = d.crease[:n], d.fold[:n], d.palm[:n]
+    assert (crease > 0.5).sum() >= 20 and (fold > 0.5).sum() >= 20
+    # creases lie on volar skin, folds on dorsal skin, never both on one vertex
+    assert palm[crease > 0.5].mean() > 0.7
+    assert palm[fold > 0.5].mean() < 0.3
+    assert np.all(np.minimum(crease, fold) < 0.2)
+    # a flexion crease crosses each long finger's middle joint (PIP: IH 6, 10, 14, 18)
+    for pip in (6, 10, 14, 18):
+        axis = (joints[pip - 1] - joints[pip]) / np.linalg.norm(joints[pip - 1] - joints[pip])
+        rel = verts - joints[pip]
+        along = rel @ axis
+        radial = np.linalg.norm(rel - along[:, None] * axis, axis=1)
+        ring = (np.abs(along) < 2.5) & (radial < 12.0)
+        assert ring.sum() >= 4
+        assert crease[ring].max() > 0.5, f"no crease at IH joint {pip}"
+        assert fold[ring].max() > 0.5, f"no fold at IH joint {pip}"

@@ -47,100 +47,16 @@ from render.synthetic_data.motion import (
     random_track,
 )
 from render.synthetic_data.rig import RigCamera, make_rig, rig_to_camera_json
+from render.synthetic_data.settings import (
+    BETA_SIGMA,
+    PARTNER_MAX_MM,
+    SyntheticSettings,
+)
 from render.synthetic_data.writer import SplitWriter, tight_bbox
-from render.synthetic_mano.pose_prior import pose_from_angles, sample_natural_hand_pose
+from render.synthetic_mano.pose_prior import pose_from_angles, sample_everyday_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
 FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
-
-
-@dataclass(frozen=True)
-class SequenceKind:
-    """One sequence of every capture: its hand_type, its InterHand2.6M-style name, and for
-    interacting ones where the left hand is: "near" (wrists 0-120 mm apart, in any direction),
-    "close" (0-50 mm: hands in contact and overlapping), "facing" (palm to palm or back to back,
-    see `facing_partner`)."""
-
-    hand_type: str
-    name: str
-    partner: str = "none"
-
-
-# Sequence mixes (`--mix`): "default" is the general-purpose dataset; "interacting" is made for the
-# segmentation ablation (most frames interacting, hands in contact and overlapping, so the
-# right/left IoU spreads wide; single-hand sequences kept for the SH numbers).
-SEQUENCE_MIXES: dict[str, tuple[SequenceKind, ...]] = {
-    "default": (
-        SequenceKind("right", "ROM02_RT_Finger_Occlusions"),
-        SequenceKind("left", "ROM03_LT_No_Occlusion"),
-        SequenceKind("interacting", "ROM04_dh_touch", "near"),
-        SequenceKind("interacting", "0051_dh_clasp", "facing"),
-    ),
-    "interacting": (
-        SequenceKind("right", "ROM02_RT_Finger_Occlusions"),
-        SequenceKind("left", "ROM03_LT_No_Occlusion"),
-        SequenceKind("interacting", "ROM04_dh_touch", "near"),
-        SequenceKind("interacting", "0051_dh_clasp", "facing"),
-        SequenceKind("interacting", "ROM05_dh_overlap", "close"),
-        SequenceKind("interacting", "ROM06_dh_cross_over", "close"),
-        SequenceKind("interacting", "0052_dh_interlace", "facing"),
-    ),
-}
-PARTNER_MAX_MM = {"near": 120.0, "close": 50.0}  # wrist-to-wrist offset drawn in [0, max]
-MAX_CAMERAS = 100  # camera names keep two digits for the camera within a capture
-# One sigma of each subject's betas: overall size varies most (about 5 % per sigma, see
-# render/synthetic_mano/mesh.py SHAPE_DIRECTIONS), the proportions a little less.
-BETA_SIGMA = np.array([1.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
-
-
-@dataclass(frozen=True)
-class SyntheticSettings:
-    """What to generate: `captures` in the train split and `eval_captures` in each of val and
-    test (every capture its own subject), `cameras` per capture, `frames` per sequence (the
-    sequences of `mix`, see `SEQUENCE_MIXES`: by default right, left and two interacting). A
-    split holds up to captures x sequences x frames x cameras images (`image_slots`); the few
-    views with fewer than two annotated joints inside the image (no usable box) are left out."""
-
-    captures: int = 30
-    cameras: int = 5
-    frames: int = 8
-    seed: int = 0
-    images: bool = True
-    p_missing_fit: float = 0.03
-    p_missing_hand_fit: float = 0.03
-    p_joint_unannotated: float = 0.02
-    p_dark_image: float = 0.01
-    eval_captures: int = 5
-    mix: str = "default"
-
-    @property
-    def sequences(self) -> tuple[SequenceKind, ...]:
-        """The sequences of every capture (`SEQUENCE_MIXES[mix]`)."""
-        return SEQUENCE_MIXES[self.mix]
-
-    def check(self) -> None:
-        """DigitError (one line, naming the command-line option) for unusable values."""
-        for name in ("captures", "eval_captures", "cameras", "frames"):
-            value = getattr(self, name)
-            if value < 1:
-                raise DigitError(f"--{name.replace('_', '-')}: must be at least 1, got {value}")
-        if self.cameras > MAX_CAMERAS:
-            raise DigitError(f"--cameras: at most {MAX_CAMERAS} per capture, got {self.cameras}")
-        if self.seed < 0:
-            raise DigitError(f"--seed: must be at least 0, got {self.seed}")
-        if self.mix not in SEQUENCE_MIXES:
-            choices = ", ".join(SEQUENCE_MIXES)
-            raise DigitError(f"--mix: unknown {self.mix!r} (choose from {choices})")
-
-    def split_captures(self, split: str) -> range:
-        """The capture ids of a split: train first, then val, then test (disjoint)."""
-        counts = {"train": self.captures, "val": self.eval_captures, "test": self.eval_captures}
-        start = sum(counts[s] for s in SPLITS[: SPLITS.index(split)])
-        return range(start, start + counts[split])
-
-    def image_slots(self, split: str) -> int:
-        """Views rendered for a split (its image count before views with nothing in them)."""
-        return len(self.split_captures(split)) * len(self.sequences) * self.frames * self.cameras
 
 
 # --------------------------------------------------------------------------- the hand model
@@ -172,7 +88,7 @@ class _Scene:
             self.model.skinning_weights(side),
             flat_j[0],
         )
-        return skin.HandDetail(np.append(d.palm, 0.0), np.append(d.nail, 0.0))
+        return d.padded(1)
 
     def forward(
         self, side: str, orient_rotvec: np.ndarray, finger_pose: np.ndarray, betas: np.ndarray
@@ -238,12 +154,12 @@ def _sequence_hands(
     ("facing"), see `SequenceKind`."""
     sides = ("right", "left") if hand_type == "interacting" else (hand_type,)
     first = random_track(
-        rng, n_frames, sides[0], scene.base[sides[0]], sample_natural_hand_pose, betas=betas
+        rng, n_frames, sides[0], scene.base[sides[0]], sample_everyday_hand_pose, betas=betas
     )
     hands = {sides[0]: _place(scene, sides[0], first)}
     if len(sides) == 2:
         second = random_track(
-            rng, n_frames, "left", scene.base["left"], sample_natural_hand_pose, betas=betas
+            rng, n_frames, "left", scene.base["left"], sample_everyday_hand_pose, betas=betas
         )
         if partner == "facing":
             second = facing_partner(
@@ -267,23 +183,26 @@ def _render_frame(
     cams: tuple[RigCamera, ...],
     hands: dict[str, dict],
     hand_albedo: dict[str, np.ndarray],
+    hand_gloss: dict[str, np.ndarray],
     frame: int,
     subject: img.Subject,
     dark: bool,
 ) -> list[tuple[np.ndarray, int]]:
     """One frame seen by every camera of a capture (sealed hands plus forearms): per camera the
-    picture (H, W, 3) uint8 and its JPEG quality. hand_albedo: per side, (F, 3) per face."""
-    verts, faces, albedo, offset = [], [], [], 0
+    picture (H, W, 3) uint8 and its JPEG quality. hand_albedo, hand_gloss: per side, (F, 3) and
+    (F,) per face."""
+    verts, faces, albedo, gloss, offset = [], [], [], [], 0
     for side, h in hands.items():
-        parts = [(h["sealed"][frame], scene.faces[side], hand_albedo[side])]
-        parts += img.arm_parts(h["joints"][frame], subject)
-        for part_v, part_f, colour in parts:
+        parts = [(h["sealed"][frame], scene.faces[side], hand_albedo[side], hand_gloss[side])]
+        parts += [(v, f, a, 1.0) for v, f, a in img.arm_parts(h["joints"][frame], subject)]
+        for part_v, part_f, colour, shine in parts:
             verts.append(part_v)
             faces.append(part_f + offset)
             albedo.append(np.broadcast_to(colour, (len(part_f), 3)))
+            gloss.append(np.broadcast_to(shine, (len(part_f),)))
             offset += len(part_v)
     verts_w, faces_all = np.concatenate(verts), np.concatenate(faces)
-    albedo_all = np.concatenate(albedo)
+    albedo_all, gloss_all = np.concatenate(albedo), np.concatenate(gloss)
     normals_w = img.vertex_normals(verts_w, faces_all)  # once per frame, rotated per camera
     v_cams = np.stack([world_to_camera_centred(verts_w, cam.campos, cam.camrot) for cam in cams])
     # One call per image size (the rasterizer runs a call's images in parallel): a mixed call
@@ -312,6 +231,7 @@ def _render_frame(
             albedo_all,
             light,
             picture,
+            gloss_all,
         )
         out.append((img.finish(rng, picture, cam.is_grey, sensor), sensor.quality))
     return out
@@ -404,11 +324,12 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
     geo = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 1, s])
     look = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 2, s])
     hands = _sequence_hands(scene, geo, hand_type, settings.frames, cap.betas, kind.partner)
-    # per face, fixed for the sequence: skin, palm and nails of this subject
+    # per face, fixed for the sequence: skin, palm, nails, creases and folds of this subject
     hand_albedo = {
         side: skin.face_albedo(scene.detail[side], scene.faces[side], cap.subject.skin)
         for side in hands
     }
+    hand_gloss = {side: skin.face_gloss(scene.detail[side], scene.faces[side]) for side in hands}
     result = _JobResult()
     for frame in range(settings.frames):
         frame_idx = (s * settings.frames + frame) * FRAME_STRIDE
@@ -424,7 +345,7 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
         if settings.images:
             dark = look.uniform() < settings.p_dark_image
             pictures = _render_frame(
-                scene, look, cap.cams, hands, hand_albedo, frame, cap.subject, dark
+                scene, look, cap.cams, hands, hand_albedo, hand_gloss, frame, cap.subject, dark
             )
         for b, cam in enumerate(cap.cams):
             uv = project(world_to_camera_centred(joints, cam.campos, cam.camrot), cam.K)

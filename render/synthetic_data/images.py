@@ -89,7 +89,8 @@ class Subject:
 def skin_albedo(rng: np.random.Generator) -> np.ndarray:
     """One subject's skin colour (3,) in 0..1, from pale to dark, with a random undertone."""
     tone = rng.uniform(0.0, 1.0)
-    light, dark = np.array([0.95, 0.80, 0.70]), np.array([0.32, 0.21, 0.15])
+    # the light end is a little below white so that the palm (skin.PALM_TONE) stays lighter
+    light, dark = np.array([0.82, 0.64, 0.54]), np.array([0.32, 0.21, 0.15])
     base = light + tone * (dark - light)
     # undertone: redder or more olive, a few percent either way
     under = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.05, 0.05) * np.array([1.0, -0.3, -0.8])
@@ -155,13 +156,14 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def random_lighting(rng: np.random.Generator) -> Lighting:
-    """A key light mostly from the camera's side (sometimes from the side or behind), a weaker
-    fill light, a tinted ambient term and a soft skin highlight."""
-    key = _unit(np.array([rng.normal(0.0, 0.7), rng.normal(-0.4, 0.6), -1.0 + rng.uniform(0, 1.3)]))
+    """A key light from the camera's side of the hand (in front, above, beside, never behind, so
+    the side the camera sees is lit and its colours show), a weaker fill light, a tinted ambient
+    term and a soft skin highlight."""
+    key = _unit(np.array([rng.normal(0.0, 0.7), rng.normal(-0.4, 0.6), -1.0 + rng.uniform(0, 0.8)]))
     fill = _unit(np.array([-key[0] + rng.normal(0, 0.4), rng.normal(0, 0.5), -1.0]))
     tint = 1.0 + rng.uniform(-0.05, 0.05, 3)  # warm or cool light
-    ambient = rng.uniform(0.2, 0.45)
-    key_i = rng.uniform(0.5, 0.85)
+    ambient = rng.uniform(0.3, 0.5)
+    key_i = rng.uniform(0.5, 0.8)
     return Lighting(
         key_dir=key.astype(np.float32),
         fill_dir=fill.astype(np.float32),
@@ -197,6 +199,7 @@ def shade(
     face_albedo: np.ndarray,
     light: Lighting,
     out: np.ndarray,
+    face_gloss: np.ndarray | None = None,
 ) -> None:
     """Smooth two-sided Blinn-Phong shading (ambient, key and fill lights, a key highlight) of
     the foreground pixels of one rendered scene, painted into `out`.
@@ -204,14 +207,18 @@ def shade(
     pix_to_face: (H, W) int32 (-1 background); bary: (H, W, 3) float32 barycentrics of that
     face; faces: (F, 3) int64; normals: (V, 3) camera-frame unit vertex normals; face_albedo:
     (F, 3) in 0..1; light: the image's lights (camera frame); out: (H, W, 3) float32 0..255,
-    the background, overwritten where a face is visible.
+    the background, overwritten where a face is visible; face_gloss: (F,) highlight strength
+    per face relative to skin (default 1 everywhere).
     """
+    if face_gloss is None:
+        face_gloss = np.ones(len(faces))
     kernels.shade_into(
         pix_to_face,
         bary,
         np.ascontiguousarray(faces, dtype=np.int64),
         np.ascontiguousarray(normals, dtype=np.float64),
         np.ascontiguousarray(face_albedo, dtype=np.float32),
+        np.ascontiguousarray(face_gloss, dtype=np.float32),
         light_vector(light),
         out,
     )

@@ -128,14 +128,16 @@ def blur(image, taps, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def shade_into(pix_to_face, bary, faces, normals, albedo, light, out):  # pragma: no cover
+def shade_into(pix_to_face, bary, faces, normals, albedo, gloss, light, out):  # pragma: no cover
     """Two-sided Blinn-Phong shading of the foreground pixels, written into `out`.
 
     pix_to_face: (H, W) int32, -1 background (any strides); bary: (H, W, 3) float32
     barycentrics (any strides); faces: (F, 3) int64; normals: (V, 3) float64 camera-frame unit
-    vertex normals; albedo: (F, 3) float32 in 0..1; light: (20,) float64: key direction,
-    fill direction, half vector (unit, camera frame, towards the light), key, fill and ambient
-    RGB, specular strength, shininess; out: (H, W, 3) float32, background pixels untouched.
+    vertex normals; albedo: (F, 3) float32 in 0..1; gloss: (F,) float32 highlight strength of
+    each face relative to the light's (1: skin; nails shine more); light: (20,) float64: key
+    direction, fill direction, half vector (unit, camera frame, towards the light), key, fill
+    and ambient RGB, specular strength, shininess; out: (H, W, 3) float32, background pixels
+    untouched.
     """
     h, w = pix_to_face.shape
     for i in range(h):
@@ -163,7 +165,7 @@ def shade_into(pix_to_face, bary, faces, normals, albedo, light, out):  # pragma
                 # Schlick's rational stand-in for highlight ** shininess: no pow() per pixel
                 hl = max(nx * light[6] + ny * light[7] + nz * light[8], 0.0)
                 shine = light[19]
-                spec = light[18] * hl / (shine - shine * hl + hl)
+                spec = gloss[f] * light[18] * hl / (shine - shine * hl + hl)
             for c in range(3):
                 lit = light[15 + c] + key * light[9 + c] + fill * light[12 + c]
                 out[i, j, c] = 255.0 * (albedo[f, c] * lit + spec * light[9 + c])

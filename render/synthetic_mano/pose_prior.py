@@ -182,3 +182,40 @@ def sample_natural_hand_pose(rng: np.random.Generator, n: int, side: str = "righ
     if side not in ("right", "left"):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
     return pose_from_angles(sample_angles(rng, int(n)), side)
+
+
+def sample_everyday_angles(rng, n: int) -> np.ndarray:
+    """(n, 15, 3) radians of everyday right-hand finger poses (generator v4 onwards).
+
+    Unlike `sample_angles` (kept as it is: the model's pose PCA is built from it), a curling
+    finger bends at the knuckle (MCP) about as much as at its middle joint (PIP), so hands close
+    rather than claw; open and relaxed hands are the most common, the fingers fan less, and the
+    DIP follows 0.6 of the PIP.
+    """
+    deg = _normal(rng, (n, 15, 3)) * _NOISE_DEG
+    u = rng.random((n,))
+    grasp = u * (0.25 + 0.75 * u)  # in [0, 1], most hands open or relaxed
+    spread = rng.random((n,)) * 1.0 - 0.3
+    for c, name in enumerate(LONG_FINGERS):
+        mcp, pip, dip = (j - 1 for j in FINGER_JOINTS[name])
+        curl = np.clip(grasp + 0.12 * _normal(rng, (n,)) + 0.04 * c, 0.0, 1.0)
+        deg[:, mcp, 0] += -5.0 + 85.0 * curl
+        deg[:, mcp, 1] += 10.0 * spread * _FAN[name] * (1.0 - 0.6 * curl)
+        deg[:, pip, 0] += 95.0 * np.clip(curl + 0.08 * _normal(rng, (n,)), 0.0, 1.0)
+        deg[:, dip, 0] += deg[:, pip, 0] * 0.6
+    opp = np.clip(0.6 * grasp + 0.4 * rng.random((n,)) - 0.1, 0.0, 1.0)
+    deg[:, 12, 0] += -10.0 + 40.0 * opp
+    deg[:, 12, 1] += -10.0 + 30.0 * rng.random((n,))
+    deg[:, 12, 2] -= 30.0 * opp
+    deg[:, 13, 0] += 40.0 * opp
+    deg[:, 14, 0] += -5.0 + 60.0 * np.clip(opp + 0.2 * _normal(rng, (n,)), 0.0, 1.0)
+    lim = _limits_cached("right")
+    return np.clip(np.radians(deg), lim.lower, lim.upper)
+
+
+def sample_everyday_hand_pose(rng: np.random.Generator, n: int, side: str = "right") -> np.ndarray:
+    """(n, 45) float64 everyday full finger poses (`sample_everyday_angles`, MANO axis-angle,
+    NOT minus hands_mean), every angle within finger_pose_limits(side)."""
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    return pose_from_angles(sample_everyday_angles(rng, int(n)), side)
