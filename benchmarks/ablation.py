@@ -1,7 +1,7 @@
 """The paper's claim, measured: DIGIT against its ablation variants on interacting hands.
 
     python -m benchmarks.ablation [--steps 500] [--seeds 0 1 2]
-        [--variants baseline segm_loss digit] [--labels]   # --labels adds class_labels, segm_only
+        [--variants baseline segm_loss digit control]   # --labels adds class_labels, segm_only
         [--data-root DIR]     # default: the interacting synthetic set, made on first use
         [--runs DIR]          # run folders (default: $DIGIT_HOME/ablation/runs)
         [--results DIR]       # ablation.json, ablation.md and figures (benchmarks/results)
@@ -33,7 +33,11 @@ from benchmarks.options import Parser, count, output_folder, path_arg, positive_
 from core.errors import DigitError
 from core.files import atomic_write_bytes
 
-DEFAULT_VARIANTS = ("baseline", "segm_loss", "digit")
+# The control: `digit`'s network, parameter for parameter, trained without the segmentation
+# loss (the paper's SF*), so `digit` minus `control` is what the part segmentation's supervision
+# adds, with the fusion UNet and its extra parameters on both sides.
+ARMS: dict[str, dict[str, Any]] = {"control": {"variant": "digit", "weight_segmentation": 0.0}}
+DEFAULT_VARIANTS = ("baseline", "segm_loss", "digit", "control")
 LABEL_VARIANTS = ("class_labels", "segm_only")
 RESULTS_JSON = "ablation.json"
 # The data made for the question: 7 sequences per capture (5 interacting), subjects disjoint.
@@ -80,12 +84,13 @@ def prepare_data(data_root: Path | None, log=print) -> Path:
 
 
 def run_config(variant: str, seed: int, steps: int, data_root: Path, run_dir: Path, **extra):
-    """The TrainConfig of one run: the cpu preset with this variant, seed and step count,
-    validating 3 times on the first `val_limit` val images (learning curves)."""
+    """The TrainConfig of one run: the cpu preset with this variant (or arm, `ARMS`), seed and
+    step count, validating 3 times on the first `val_limit` val images (learning curves)."""
     from digit.train import TrainConfig
 
     values = {
         "variant": variant,
+        **ARMS.get(variant, {}),
         "seed": seed,
         "max_steps": steps,
         "data_root": str(data_root),
@@ -279,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="ablation", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=positive_int, default=500)
     parser.add_argument("--seeds", type=count, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
+    parser.add_argument(
+        "--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=[*VARIANTS, *ARMS]
+    )
     parser.add_argument("--labels", action="store_true", help="add class_labels and segm_only")
     parser.add_argument("--data-root", type=Path, default=None)
     parser.add_argument("--runs", type=path_arg, default=None)

@@ -118,3 +118,20 @@ def test_summary_names_the_paired_difference():
     text = summary_markdown(doc, "cmd")
     assert "| digit | 3 | -2.00 |" in text  # mean of -1, -2, -3
     assert "| baseline | 0 | 20.0 |" in text
+
+
+def test_the_control_is_digit_without_the_segmentation_loss(tmp_path):
+    """The control arm trains `digit`'s network, parameter for parameter, with the segmentation
+    loss off; everything else equals the `digit` run of the same seed."""
+    from digit.model import DigitNet
+
+    control = ablation.run_config("control", 1, 30, tmp_path, tmp_path / "c")
+    digit = ablation.run_config("digit", 1, 30, tmp_path, tmp_path / "c")
+    assert control.network.variant == "digit" and control.loss.segmentation == 0.0
+    assert digit.loss.segmentation > 0.0
+    assert control.updated({"weight_segmentation": digit.loss.segmentation}) == digit
+
+    def count(cfg):
+        return sum(p.numel() for p in DigitNet(cfg.network).parameters())
+
+    assert count(control) == count(digit)
