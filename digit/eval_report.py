@@ -236,7 +236,7 @@ def analysis_lines(result: EvalResult) -> list[str]:
         seg = (
             f"segmentation mIoU {frac(segm.miou)} (right {frac(segm.miou_right)}, left "
             f"{frac(segm.miou_left)}, background {frac(segm.background_iou)}; "
-            f"{segm.images} images)"
+            f"{segm.images} images); right vs left on hand pixels {frac(segm.side_accuracy)}"
         )
     pck = result.pck
     auc = "n/a" if pck is None else f"{frac(pck.auc_both)} (right {frac(pck.auc_right)}, left "

@@ -470,12 +470,14 @@ def segm_summary(segm: SegmScores | None) -> dict:
             "miou_right": _num(segm.miou_right),
             "miou_left": _num(segm.miou_left),
             "background_iou": _num(segm.background_iou),
+            "side_accuracy": _num(segm.side_accuracy),
             "per_class_iou": {n: _num(v) for n, v in zip(names, segm.per_class, strict=True)},
             "images": segm.images,
             "missing": segm.missing,
             "rule": "one confusion matrix over the valid-mask images; mIoU = mean IoU over the "
             "part classes 1..32 present in ground truth or prediction (absent from both: "
-            "excluded); background reported alone",
+            "excluded); background reported alone; side_accuracy: of the hand pixels predicted "
+            "as a hand part, the share given the true hand (right vs left)",
         },
     }
 

@@ -129,17 +129,31 @@ class SegmScores:
 
     miou: mean IoU over the 32 part classes present in the ground truth or the prediction;
     miou_right / miou_left: the same over classes 1..16 / 17..32; background_iou: class 0 alone;
-    per_class (33,) IoU by class id (NaN: absent from both); images: how many images were
-    counted; missing: why there are no scores (None when there are).
+    side_accuracy: right vs left on hand pixels (`side_accuracy`); per_class (33,) IoU by class
+    id (NaN: absent from both); images: how many images were counted; missing: why there are no
+    scores (None when there are).
     """
 
     miou: float
     miou_right: float
     miou_left: float
     background_iou: float
+    side_accuracy: float
     per_class: np.ndarray
     images: int
     missing: str | None
+
+
+def side_accuracy(matrix) -> float:
+    """Right vs left on hand pixels: of the pixels of either hand (true classes 1..32) predicted
+    as a part of either hand, the share predicted as a part of the true one (the part itself
+    may be wrong; hand vs background is the IoUs' business). matrix: (33, 33) confusion counts,
+    rows true, columns predicted. NaN when no hand pixel is predicted as a hand."""
+    m = np.asarray(matrix, dtype=np.float64)
+    same = m[RIGHT_CLASSES, RIGHT_CLASSES].sum() + m[LEFT_CLASSES, LEFT_CLASSES].sum()
+    swapped = m[RIGHT_CLASSES, LEFT_CLASSES].sum() + m[LEFT_CLASSES, RIGHT_CLASSES].sum()
+    total = same + swapped
+    return float(same / total) if total > 0 else float("nan")
 
 
 def segm_scores(confusion: SegmConfusion) -> SegmScores:
@@ -149,7 +163,9 @@ def segm_scores(confusion: SegmConfusion) -> SegmScores:
         nan = float("nan")
         missing = confusion.missing if confusion.matrix is None else NO_VALID_MASK
         per_class = np.full(NUM_CLASSES, np.nan)
-        return SegmScores(nan, nan, nan, nan, per_class, confusion.images, missing or NO_VALID_MASK)
+        return SegmScores(
+            nan, nan, nan, nan, nan, per_class, confusion.images, missing or NO_VALID_MASK
+        )
     iou = class_iou(confusion.matrix)
     if iou.shape != (NUM_CLASSES,):
         raise ValueError(f"confusion matrix: {iou.shape[0]} classes, expected {NUM_CLASSES}")
@@ -158,6 +174,7 @@ def segm_scores(confusion: SegmConfusion) -> SegmScores:
         miou_right=mean_iou(iou[RIGHT_CLASSES]),
         miou_left=mean_iou(iou[LEFT_CLASSES]),
         background_iou=float(iou[0]),
+        side_accuracy=side_accuracy(confusion.matrix),
         per_class=iou,
         images=confusion.images,
         missing=None,

@@ -23,7 +23,7 @@ from digit.pose_analysis import (
     pck_auc,
     pck_by_hand,
 )
-from digit.segm_metrics import NO_SEGM_OUTPUT, NO_VALID_MASK, class_iou
+from digit.segm_metrics import NO_SEGM_OUTPUT, NO_VALID_MASK, class_iou, side_accuracy
 
 # ---- segmentation: hand-made 4 x 4 label maps ---------------------------------------------------
 
@@ -131,7 +131,11 @@ def test_miou_from_hand_made_label_maps():
     assert s.miou_right == pytest.approx(7 / 12)
     assert s.miou_left == pytest.approx(0.75)
     assert s.background_iou == pytest.approx(20 / 21)
+    # hand pixels predicted as a hand: class 2 -> 2 (3 px; its 4th went to background), 3 -> 3
+    # (4), 17 -> 17 (3) on the right side, 17 -> 4 (1) on the wrong one: 10 of 11
+    assert s.side_accuracy == pytest.approx(10 / 11)
     summary = json.loads(json.dumps(res.summary(), allow_nan=False))
+    assert summary["segmentation"]["side_accuracy"] == pytest.approx(10 / 11)
     assert summary["segm_miou"] == pytest.approx(0.625)
     seg = summary["segmentation"]
     assert seg["per_class_iou"]["right_index3"] == 0.0  # class 4: predicted once, never true
@@ -281,3 +285,15 @@ def test_per_image_mean_by_bin():
     assert low.images == 2 and low.images_scored == 1 and low.image_mean == pytest.approx(7.0)
     assert np.isnan(low.value)  # the official pooled formula: joints without a sample
     assert np.isnan(by["0"].image_mean) and by["0"].images_scored == 0
+
+
+def test_side_accuracy_counts_only_hand_pixels_called_a_hand():
+    m = np.zeros((33, 33), dtype=np.int64)
+    m[0, 0] = 100  # background: not counted
+    m[5, 0] = 50  # a right-hand pixel called background: not counted
+    assert np.isnan(side_accuracy(m))
+    m[5, 9] = 6  # right called right (another part): right side
+    m[20, 30] = 2  # left called left
+    m[20, 1] = 4  # left called right: the wrong hand
+    m[0, 18] = 7  # background called left: not counted
+    assert side_accuracy(m) == pytest.approx(8 / 12)
