@@ -164,7 +164,10 @@ def test_masks_agree_with_the_annotated_joints(mask_cache_train, data):
                     on_finger = label - offset in FINGER_PARTS[k // 4]
                     finger_hits[k % 4] += (on_finger, 1)
                     if k % 4 == 3:
-                        mcp_own_or_palm += (on_finger or label == offset, 1)
+                        f = k // 4
+                        near = [FINGER_PARTS[g] for g in (f - 1, f + 1) if 0 <= g < 5]
+                        beside = any(label - offset in parts for parts in near)
+                        mcp_own_or_palm += (on_finger or label == offset or beside, 1)
     total = own + other + background
     assert total > 150
     assert other == 0
@@ -172,8 +175,10 @@ def test_masks_agree_with_the_annotated_joints(mask_cache_train, data):
     rates = finger_hits[:, 0] / finger_hits[:, 1]
     # tips and the two inner finger joints: mostly on their own finger (measured 0.70-0.84)
     assert (rates[:3] >= 0.6).all(), rates
-    # the knuckle (MCP) sits where the finger meets the palm (measured 0.48 on the finger)
-    assert mcp_own_or_palm[0] / mcp_own_or_palm[1] >= 0.8, mcp_own_or_palm
+    # the knuckle (MCP) sits where the finger meets the palm, and in generator v4's everyday
+    # poses (the MCP flexes as much as the PIP) a curled neighbouring finger often covers it:
+    # measured on this set 45 own finger, 21 palm, 14 a neighbouring finger, 6 elsewhere of 86
+    assert mcp_own_or_palm[0] / mcp_own_or_palm[1] >= 0.85, mcp_own_or_palm
 
 
 def _reference_render(model, weights, rec):
