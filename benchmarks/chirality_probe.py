@@ -2,7 +2,7 @@
 
     python -m benchmarks.chirality_probe [--data-root DIR] [--masks DIR] [--input-size 64]
                                          [--steps 1500] [--every 300] [--augment release]
-                                         [--train-images 800] [--val-images N]
+                                         [--train-images 800] [--val-images N] [--pairs 200]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
@@ -15,7 +15,10 @@ one JSON line: step, training loss, and the scores on two sets of unaugmented im
 images spread over every capture ("train_*": can the probe fit what it sees?) and the validation
 split (unseen subjects: does it generalise?). Scores: the 3-class accuracy, "two hands or one",
 and right vs left on the single-hand images (the larger of the two single-hand logits; chance
-0.5).
+0.5); and on `--pairs` mirror pairs (`render.synthetic_data.mirror_pairs`: a right hand and its
+depth mirror, a left hand with the same outline, same light and background), how often each
+picture is called right, both are, and both get the same answer (what an outline-only
+classifier does).
 """
 
 from __future__ import annotations
@@ -97,6 +100,41 @@ def spread_batches(dataset: InterHandDataset, n: int, layout) -> list[tuple]:
     return out
 
 
+def pair_batch(pairs: list, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(right, left) crops (P, 3, S, S) in [0, 1] of mirror pairs, each pair cropped by its
+    right hand's processed crop box as the dataset crops an image (no augmentation)."""
+    from digit.data.crop import crop_transform, warp_image
+
+    out = []
+    for side in ("right", "left"):
+        crops = []
+        for p in pairs:
+            picture = torch.from_numpy(getattr(p, side)).permute(2, 0, 1)[None].float()
+            crops.append(warp_image(picture, crop_transform(p.crop_box, size), size)[0])
+        out.append(torch.stack(crops).clamp(0, 255) / 255.0)
+    return out[0], out[1]
+
+
+@torch.no_grad()
+def pair_scores(model: nn.Module, right: torch.Tensor, left: torch.Tensor, layout) -> dict:
+    """Right vs left on mirror pairs: each picture called by the larger of its two single-hand
+    logits. An outline-only answer scores both_correct 0 and same_answer 1."""
+    model.eval()
+    says_left = []
+    for x in (right, left):
+        logits = model(x.contiguous(memory_format=layout))
+        says_left.append(logits[:, LEFT_ONLY] > logits[:, RIGHT_ONLY])
+    model.train()
+    right_ok, left_ok = ~says_left[0], says_left[1]
+    return {
+        "pairs": len(right),
+        "pair_right_correct": round(right_ok.float().mean().item(), 3),
+        "pair_left_correct": round(left_ok.float().mean().item(), 3),
+        "pair_both_correct": round((right_ok & left_ok).float().mean().item(), 3),
+        "pair_same_answer": round((says_left[0] == says_left[1]).float().mean().item(), 3),
+    }
+
+
 def train_probe(args: argparse.Namespace) -> None:
     """Train `args.steps` steps, printing a JSON line of scores every `args.every` steps: on
     `args.train_images` training images seen without augmentation ("train_*") and on the
@@ -112,12 +150,18 @@ def train_probe(args: argparse.Namespace) -> None:
     val = InterHandDataset(root, "val", None, train=False, input_size=size, limit=args.val_images)
     train_batches = spread_batches(train_seen, args.train_images, layout)
     val_batches = spread_batches(val, len(val), layout)
+    pairs = None
+    if args.pairs:
+        from render.synthetic_data.mirror_pairs import mirror_pairs
+
+        pairs = pair_batch(mirror_pairs(args.pairs, seed=args.seed), size)
     model = ChiralityProbe(size).to(memory_format=layout)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
 
     def report(row: dict) -> None:
         seen = {f"train_{k}": v for k, v in scores(model, train_batches).items()}
-        print(json.dumps({**row, **seen, **scores(model, val_batches)}), flush=True)
+        mirror = pair_scores(model, *pairs, layout) if pairs is not None else {}
+        print(json.dumps({**row, **seen, **scores(model, val_batches), **mirror}), flush=True)
 
     report({"step": 0})
     step, epoch = 0, 0

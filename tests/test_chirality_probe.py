@@ -32,3 +32,29 @@ def test_scores_by_hand():
     assert got["two_or_one"] == 0.75  # image 2 called "both" while single
     assert got["right_vs_left"] == round(2 / 3, 3)  # images 0 and 2 of the three single ones
     assert got["single_images"] == 3
+
+
+def test_pair_scores_tell_an_outline_reader_from_a_cue_reader():
+    import torch
+    from torch import nn
+
+    from benchmarks.chirality_probe import pair_scores
+
+    right = torch.zeros(4, 3, 8, 8)
+    left = torch.ones(4, 3, 8, 8)  # stands in for "the other side of the hand faces us"
+
+    class Reads(nn.Module):
+        def __init__(self, cue: bool):
+            super().__init__()
+            self.cue = cue
+
+        def forward(self, x):
+            says_left = x.mean(dim=(1, 2, 3)) if self.cue else torch.ones(len(x))
+            return torch.stack([1 - says_left, says_left, torch.zeros(len(x))], dim=1)
+
+    outline = pair_scores(Reads(False), right, left, torch.contiguous_format)
+    assert outline["pair_same_answer"] == 1.0 and outline["pair_both_correct"] == 0.0
+    assert outline["pair_left_correct"] == 1.0 and outline["pair_right_correct"] == 0.0
+    cue = pair_scores(Reads(True), right, left, torch.contiguous_format)
+    assert cue["pair_both_correct"] == 1.0 and cue["pair_same_answer"] == 0.0
+    assert cue["pairs"] == 4
