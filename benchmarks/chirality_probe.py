@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=positive_int, default=300, help="steps between validations")
     ap.add_argument("--augment", choices=sorted(AUGMENTS), default="release")
     ap.add_argument("--train-images", type=positive_int, default=800, help="training images scored")
+    ap.add_argument("--pairs", type=count, default=200, help="mirror pairs scored (0: none)")
     ap.add_argument("--val-images", type=positive_int, default=None, help="default: all")
     ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--lr", type=positive_float, default=1e-3)

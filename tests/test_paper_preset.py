@@ -32,7 +32,7 @@ def test_paper_preset_is_the_released_recipe():
     assert (cfg.lr, cfg.weight_decay, cfg.backbone_lr_scale) == (1e-4, 0.0, 1.0)
     assert (cfg.lr_schedule, cfg.milestones, cfg.gamma, cfg.epochs) == ("step", (40,), 0.1, 50)
     assert (cfg.warmup_steps, cfg.max_steps, cfg.time_limit) == (0, None, None)
-    assert cfg.amp == "fp16" and cfg.augment
+    assert cfg.amp == "fp16" and cfg.augment and cfg.augment_rotation == 45.0
     net = cfg.network
     assert (net.variant, net.backbone, net.input_size) == ("digit", "hrnet_w32", 256)
     assert (net.semantic_input, net.head_width) == ("logits", 1.0)

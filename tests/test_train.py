@@ -379,3 +379,19 @@ def test_backbone_rate_scale_gives_the_backbone_its_own_rate(tmp_path):
     assert not any(names[id(p)].startswith("backbone.") for p in rest)
     assert len(backbone) + len(rest) == len(names)
     assert len(parameter_groups(net, 1.0)) == 1
+
+
+def test_augment_rotation_reaches_the_training_set_and_is_checked(
+    tmp_path, synthetic_root, mask_cache_train
+):
+    """augment_rotation sets the rotation factor of the training set's augmentation (45 as
+    released); a negative or non-finite value is one error naming the key."""
+    from digit.train.loop import DataPaths, default_datasets
+
+    cfg = tiny(tmp_path, augment_rotation=10.0, data_root=str(synthetic_root))
+    paths = DataPaths(synthetic_root, mask_cache_train, synthetic_root / "none.h5")
+    train_set, _ = default_datasets(cfg, paths)
+    assert train_set.augment.rot_factor_deg == 10.0 and train_set.augment.flip_prob == 0.5
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(DigitError, match="augment_rotation: expected a finite number >= 0"):
+            tiny(tmp_path, augment_rotation=bad)

@@ -143,8 +143,9 @@ class TrainConfig:
         backbone_weights, semantic_input, input_size). loss: `LossWeights`; loss_average
         ("valid" | "release", see `digit.losses`).
     Data: data_root (None = the synthetic default), masks (folder with masks_{split}.h5; None =
-        <data_root>/masks), augment, train_limit / val_limit (first N images, None = all),
-        num_workers.
+        <data_root>/masks), augment, augment_rotation (degrees: a rotated sample turns by
+        clip(N(0, 1), -2, 2) x this, 45 as released; `digit.data.augment`), train_limit /
+        val_limit (first N images, None = all), num_workers.
     Optimisation: batch_size x grad_accum = the global batch (images per optimizer step over
         all processes), max_batch_per_device (images per forward pass and process at most;
         None = batch_size; see `digit.train.batching`), lr (Adam), backbone_lr_scale (the
@@ -169,6 +170,7 @@ class TrainConfig:
     data_root: str | None = None
     masks: str | None = None
     augment: bool = True
+    augment_rotation: float = 45.0
     train_limit: int | None = None
     val_limit: int | None = None
     num_workers: int = 8
@@ -277,7 +279,7 @@ def _normalise(key: str, value: Any) -> Any:
 _INT = ("num_workers", "batch_size", "grad_accum", "epochs", "seed")
 _STEPS = ("log_every", "eval_every", "save_every", "warmup_steps")
 _OPT_INT = ("train_limit", "val_limit", "max_steps", "max_batch_per_device")
-_FLOAT = ("lr", "backbone_lr_scale", "weight_decay", "gamma", "min_lr_ratio")
+_FLOAT = ("lr", "backbone_lr_scale", "weight_decay", "gamma", "min_lr_ratio", "augment_rotation")
 _OPT_STR = ("data_root", "masks")
 _CHOICES = {
     "preset": PRESETS,

@@ -186,7 +186,7 @@ def default_datasets(cfg: TrainConfig, paths: DataPaths) -> tuple[Any, Any | Non
         "train",
         paths.train_masks,
         train=True,
-        augment=AugmentSettings(enabled=cfg.augment),
+        augment=AugmentSettings(enabled=cfg.augment, rot_factor_deg=cfg.augment_rotation),
         limit=cfg.train_limit,
         **common,
     )

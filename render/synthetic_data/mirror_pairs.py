@@ -65,7 +65,7 @@ def _picture(verts, faces, albedo, gloss, cam, light, sensor, background, grey, 
     raw = img.finish(rng, picture, grey, sensor)
     buffer = io.BytesIO()
     Image.fromarray(raw).save(buffer, format="JPEG", quality=sensor.quality)
-    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return np.array(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
 def render_pair(seed: int, index: int, mano_dir: Path = SYNTHETIC_MANO_DIR) -> MirrorPair | None:
