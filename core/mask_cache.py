@@ -49,13 +49,13 @@ A file of another ``format_version`` is refused with the command that rebuilds i
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
+from isal import isal_zlib
 
 from core.errors import DigitError
 from core.files import file_sha256
@@ -115,8 +115,9 @@ JSON_ATTRIBUTES = (
 
 
 def mask_crc32(mask: np.ndarray) -> int:
-    """The per-image checksum: crc32 of a (h, w) uint8 mask's C-order bytes."""
-    return zlib.crc32(np.ascontiguousarray(mask, dtype=np.uint8).data) & 0xFFFFFFFF
+    """The per-image checksum: crc32 (zlib's) of a (h, w) uint8 mask's C-order bytes, computed
+    by ISA-L (the same value, about 3x faster)."""
+    return isal_zlib.crc32(np.ascontiguousarray(mask, dtype=np.uint8).data) & 0xFFFFFFFF
 
 
 # --------------------------------------------------------------------------- attributes
@@ -352,13 +353,13 @@ class MaskCache:
             if self._deflate:  # one chunk per image: inflate it directly (skips h5py's selection)
                 filter_mask, raw = self._masks.id.read_direct_chunk((i, 0, 0))
                 if filter_mask == 0:
-                    flat = zlib.decompress(raw)
+                    flat = isal_zlib.decompress(raw)
                     if len(flat) != hmax * wmax:
                         raise self.damaged(i, f"chunk inflates to {len(flat)} bytes")
                     return np.frombuffer(bytearray(flat), dtype=np.uint8).reshape(hmax, wmax)
             return self._masks[i]
-        except zlib.error as exc:
-            raise self.damaged(i, f"zlib: {exc}") from None
+        except isal_zlib.error as exc:
+            raise self.damaged(i, f"inflate: {exc}") from None
         except OSError as exc:  # h5py's own read of a chunk it cannot decode
             raise self.damaged(i, str(exc).splitlines()[0] if str(exc) else "unreadable") from None
 

@@ -324,7 +324,8 @@ def test_deflated_masks_inflate_to_their_bytes_with_zlib_and_hdf5(shape, tmp_pat
     for m in cases:
         stream = deflate_mask(m)
         assert zlib.decompress(stream) == m.tobytes()
-        assert len(stream) <= len(zlib.compress(m.tobytes(), 1)) + 32  # no bigger than zlib's
+        # no bigger than zlib's level 1 (noise, stored either way, within 0.1 %)
+        assert len(stream) <= len(zlib.compress(m.tobytes(), 1)) * 1.001 + 32
     with h5py.File(tmp_path / "m.h5", "w") as f:  # HDF5's own deflate filter reads them
         ds = f.create_dataset("m", (len(cases), h, w), np.uint8, chunks=(1, h, w),
                               compression="gzip", compression_opts=1)  # fmt: skip

@@ -388,6 +388,49 @@ def test_labels_with_group_counts_match_fragments_of_each_group(blob_scenes, bac
         rasterize_labels_counts(verts, faces, face_labels, Ks, hw, len(faces) + 1)
 
 
+def _group_counts_reference(verts, faces, Ks, hw, split):
+    """counts of rasterize_labels_counts from the numba faces kernel, group by group."""
+    whole = RasterSettings(backend="numba")
+    p2f = rasterize(verts, faces, Ks, hw, settings=whole).pix_to_face
+    cover = [
+        rasterize(verts, f, Ks, hw, settings=whole).pix_to_face >= 0
+        if len(f)
+        else np.zeros(p2f.shape, bool)
+        for f in (faces[:split], faces[split:])
+    ]
+    return np.stack(
+        [
+            ((p2f >= 0) & (p2f < split)).sum((1, 2)),
+            (p2f >= split).sum((1, 2)),
+            (cover[0] & cover[1]).sum((1, 2)),
+            (cover[0] | cover[1]).sum((1, 2)),
+        ],
+        axis=1,
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_group_counts_when_only_one_group_can_draw(blob_scenes, backend):
+    """Images where one group is behind the camera or has no faces take the kernel's
+    one-group path (no coverage bytes): the counts must still be the fragments'."""
+    verts, faces, Ks, hw = blob_scenes
+    s = RasterSettings(backend=backend)
+    labels_of = np.random.default_rng(5).integers(1, 33, size=len(faces)).astype(np.uint8)
+    half = len(faces) // 2
+    behind = verts.copy()
+    late = np.unique(faces[half:])
+    behind[0][np.setdiff1d(late, faces[:half]), 2] = -50.0  # image 0: group 1 never drawn
+    early = np.setdiff1d(np.unique(faces[:half]), late)
+    behind[1][early, 2] = -50.0  # image 1: group 0 never drawn
+    for v, split in ((behind, half), (verts, 0), (verts, len(faces))):
+        _, counts = rasterize_labels_counts(v, faces, labels_of, Ks, hw, split, settings=s)
+        expected = _group_counts_reference(v, faces, Ks, hw, split)
+        np.testing.assert_array_equal(counts, expected)
+    _, counts = rasterize_labels_counts(behind, faces, labels_of, Ks, hw, half, settings=s)
+    assert counts[0, 0] > 0 and counts[0, 1] == 0 and counts[1, 0] == 0 and counts[1, 1] > 0
+    assert (counts[:, 2] == 0).all() and (counts[:, 3] == counts[:, :2].sum(1)).all()
+
+
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_a_pixel_does_not_depend_on_the_image_size(blob_scenes, backend):
     verts, faces, Ks, _ = blob_scenes

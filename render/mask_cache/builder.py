@@ -51,9 +51,13 @@ from render.mask_cache.pieces import (
 from render.mask_cache.scene import (
     FORWARD_BATCH,
     PieceInput,
+    PieceResult,
+    PosedScene,
     SceneTopology,
     piece_input,
+    pose_piece,
     render_piece,
+    render_posed,
     scene_topology,
     vertex_parts,
 )
@@ -538,8 +542,7 @@ def _render_all(
         return piece_input(data, spec.start, spec.stop)
 
     if workers == 1 or len(todo) <= 1:
-        for spec in todo:
-            advance(render_piece_file(ctx, spec, inputs(spec), partial.piece(spec.index))[1])
+        _render_pipelined(ctx, todo, inputs, partial, advance)
         return
     from joblib import Parallel, delayed
 
@@ -550,6 +553,50 @@ def _render_all(
     run = Parallel(n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs")
     for _, n in run(jobs):
         advance(n)
+
+
+def _render_pipelined(
+    ctx: RenderContext,
+    todo: Sequence[PieceSpec],
+    inputs: Callable[[PieceSpec], PieceInput],
+    partial: PartialDir,
+    advance: Callable[[int], None],
+) -> None:
+    """The pieces one after another in this process, in three overlapping stages: MANO for
+    the next piece (`pose_piece`, one thread), the rasterizer pass and checksums of this one
+    (`render_posed`, every core), compression and the file write of the one before. The
+    kernels, torch, ISA-L and the file write release the GIL, so the single-threaded stages no
+    longer leave a core idle. At most one piece waits in each stage (memory: three pieces)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, topo = _scene_for(ctx)
+    settings = RasterSettings(backend=ctx.backend, device=ctx.device)
+
+    def pose(spec: PieceSpec) -> tuple[PieceInput, PosedScene]:
+        inp = inputs(spec)
+        return inp, pose_piece(model, inp)
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose-piece") as poser,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-piece") as writer,
+    ):
+        posing = poser.submit(pose, todo[0]) if todo else None
+        writing = None
+        for k, spec in enumerate(todo):
+            inp, posed = posing.result()
+            if k + 1 < len(todo):
+                posing = poser.submit(pose, todo[k + 1])
+            result = render_posed(topo, inp, posed, ctx.canvas_hw, settings)
+            if writing is not None:
+                advance(writing.result())
+            writing = writer.submit(_write_counted, partial.piece(spec.index), result)
+        if writing is not None:
+            advance(writing.result())
+
+
+def _write_counted(path: Path, result: PieceResult) -> int:
+    write_piece(path, result)
+    return len(result.image_id)
 
 
 def _report(

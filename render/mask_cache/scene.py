@@ -320,15 +320,24 @@ def render_piece(
     canvas_hw: tuple[int, int],
     raster: RasterSettings,
 ) -> PieceResult:
-    """Masks and per-image values for B images on a (Hmax, Wmax) canvas (``canvas_hw``).
+    """Masks and per-image values for B images on a (Hmax, Wmax) canvas (``canvas_hw``):
+    `pose_piece`, then `render_posed`."""
+    return render_posed(topo, inp, pose_piece(model, inp), canvas_hw, raster)
 
-    One rasterizer pass gives the masks, each hand's visible pixels and the two hands'
-    silhouette overlap (`rasterize_labels_counts`); checksums run in threads.
-    """
+
+def render_posed(
+    topo: SceneTopology,
+    inp: PieceInput,
+    posed: PosedScene,
+    canvas_hw: tuple[int, int],
+    raster: RasterSettings,
+) -> PieceResult:
+    """`render_piece` after `pose_piece` (``posed``): one rasterizer pass gives the masks, each
+    hand's visible pixels and the two hands' silhouette overlap (`rasterize_labels_counts`);
+    checksums run in threads."""
     hmax, wmax = canvas_hw
     if len(inp) and (inp.hw[:, 0].max() > hmax or inp.hw[:, 1].max() > wmax):
         raise DigitError(f"images larger than the cache canvas {hmax}x{wmax}")
-    posed = pose_piece(model, inp)
     n = len(inp)
     both = np.flatnonzero(posed.rendered.all(axis=1))
     lr_iou = np.full(n, np.nan, dtype=np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import torch
 
@@ -72,10 +73,21 @@ def _numba_inputs(scene: Scene):
     return scene.verts, scene.faces, scene.kparams, scene.hw
 
 
+# The numba kernels hand images to their threads a few at a time (dynamic scheduling) rather
+# than in one block per thread: an image's cost varies with the hands' size, and a thread
+# slowed by other work (the build's MANO and compression stages) would leave the rest waiting.
+IMAGES_PER_CHUNK = 4
+
+
 # ---- backends: (scene, settings, output, with_bary) -> raw arrays of the backend's kind -------
 
 
 def _numba(scene: Scene, settings: RasterSettings, output: str, with_bary: bool):
+    with numba.parallel_chunksize(IMAGES_PER_CHUNK):
+        return _numba_dispatch(scene, settings, output, with_bary)
+
+
+def _numba_dispatch(scene: Scene, settings: RasterSettings, output: str, with_bary: bool):
     from render.raster import numba_kernel
 
     shape = (scene.verts.shape[0], scene.height, scene.width)
@@ -221,9 +233,10 @@ def rasterize_labels_counts(
 
         v, f, kp, hw = _numba_inputs(scene)
         near = float(settings.near)
-        numba_kernel.raster_labels_counts(
-            v, f, scene.face_labels, split, kp, hw, near, labels, counts
-        )
+        with numba.parallel_chunksize(IMAGES_PER_CHUNK):
+            numba_kernel.raster_labels_counts(
+                v, f, scene.face_labels, split, kp, hw, near, labels, counts
+            )
         return labels, counts
     # other backends: the same numbers from the faces and one silhouette per group
     as_t = torch.as_tensor

@@ -62,6 +62,13 @@ def _all(cond: Any) -> bool:
     return bool(cond.all())
 
 
+def _finite(x: Any) -> bool:
+    """No NaN or inf in a numpy array or torch tensor (one pass, no temporaries kept)."""
+    if isinstance(x, torch.Tensor):
+        return bool(torch.isfinite(x).all())
+    return bool(np.isfinite(x).all())
+
+
 def _parse_hw(image_hw: Any, batch: int) -> tuple[np.ndarray, int, int]:
     """(H, W) shared by all images, or (B, 2) per image -> ((B, 2) int64, max h, max w)."""
     arr = _to_numpy(image_hw)
@@ -131,11 +138,11 @@ def prepare_scene(
     if k.ndim == 2:
         k = k[None].expand(batch, 3, 3) if device is not None else np.broadcast_to(k, (batch, 3, 3))
 
-    if not _all(v == v) or not _all(abs(v) < float("inf")):
+    if not _finite(v):
         raise DigitError("verts: coordinates must be finite (no NaN or inf)")
     if fshape[0] > 0 and not (_all(f >= 0) and _all(f < nverts)):
         raise DigitError(f"faces: vertex indices must lie in [0, {nverts})")
-    if not _all(abs(k) < float("inf")):
+    if not _finite(k):
         raise DigitError("K: intrinsics must be finite")
     pinhole = (
         _all(k[:, 0, 1] == 0)

@@ -216,7 +216,7 @@ def _row_span(i, oi, oj, j0, j1, sigma, ymid, kmid, ktop, kbot, ep):
     return _narrow(lo, hi, py, oj, ep, kbot if py <= ymid else ktop)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def raster_faces(verts, faces, kparams, hw, near, pix_to_face, depth, bary, with_bary):
     """Fill pix_to_face (B,H,W) int32, depth (B,H,W) float64 and, if with_bary, bary
     (B,H,W,3) float32 (pass a dummy otherwise)."""
@@ -273,7 +273,7 @@ def raster_faces(verts, faces, kparams, hw, near, pix_to_face, depth, bary, with
                             bar[boff + 3 * a + 2] = np.float32((e2 * izc) / d)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def raster_labels(verts, faces, face_labels, kparams, hw, near, labels):
     """Fill labels (B,H,W) uint8 with face_labels of the visible face (prefilled with 0)."""
     nfaces = faces.shape[0]
@@ -324,7 +324,8 @@ def raster_labels(verts, faces, face_labels, kparams, hw, near, labels):
 @njit(cache=True, inline=_INLINE)
 def _row_range(vs, ok, h):
     """Image rows [r_lo, r_hi] that the vertices in front of the near plane span, clipped to
-    the image (r_lo > r_hi: none); a drawn face's pixels lie in its vertices' box."""
+    the image (r_lo > r_hi: none); a drawn face's pixels lie in its vertices' box. With the
+    u coordinates and the width: the columns."""
     vmin, vmax = np.inf, -np.inf
     for k in range(vs.shape[0]):
         if ok[k]:
@@ -338,13 +339,23 @@ def _row_range(vs, ok, h):
     return int(lo), int(hi)
 
 
+@njit(cache=True, inline=_INLINE)
+def _group_drawable(faces, ok, f0, f1):
+    """Whether some face of [f0, f1) has its three vertices in front of the near plane (a
+    face that has not is never drawn)."""
+    for f in range(f0, f1):
+        if ok[faces[f, 0]] and ok[faces[f, 1]] and ok[faces[f, 2]]:
+            return True
+    return False
+
+
 # Bits of the per-pixel coverage byte of raster_labels_counts.
 _COVERED = (1, 2)  # covered by a face of group 0 / group 1
 _WON = 4  # some face won the depth test here
 _WON_BY_1 = 8  # ... and it belongs to group 1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, labels, counts):
     """raster_labels plus per-image pixel counts of two face groups (faces [0, split) and
     [split, F)), from the same pass: counts (B, 4) int64 = pixels whose visible face is in
@@ -360,8 +371,15 @@ def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, la
         zbuf = np.full(h * stride, np.inf)
         # coverage only over the rows the drawable vertices span (every face lies inside)
         r_lo, r_hi = _row_range(vs, ok, h)
+        c_lo, c_hi = _row_range(us, ok, w)  # the same box's columns: only they are counted
         base = r_lo * stride
-        cover = np.zeros(max(r_hi - r_lo + 1, 0) * stride, dtype=np.uint8)
+        # Coverage bytes only where both groups can draw: with one group, its coverage is
+        # the pixels it wins (counted from the z-buffer below), at no cost per fragment.
+        both_groups = _group_drawable(faces, ok, 0, split) and _group_drawable(
+            faces, ok, split, nfaces
+        )
+        rows = max(r_hi - r_lo + 1, 0) if both_groups else 0
+        cover = np.zeros(rows * stride, dtype=np.uint8)
         out = labels[b].reshape(-1)
         for f in range(nfaces):
             ia, ib, ic = faces[f, 0], faces[f, 1], faces[f, 2]
@@ -400,12 +418,22 @@ def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, la
                     if z < zbuf[a]:
                         zbuf[a] = z
                         out[a] = lab
-                        cover[a - base] = (cover[a - base] & 3) | bit | won
-                    else:
+                        if both_groups:
+                            cover[a - base] = (cover[a - base] & 3) | bit | won
+                    elif both_groups:
                         cover[a - base] |= bit
         vis0 = vis1 = both = either = 0
-        for i in range(r_hi - r_lo + 1):
-            for j in range(i * stride, i * stride + w):
+        if not both_groups:  # one group (or none) drew: it covers exactly what it won
+            for i in range(r_lo, r_hi + 1):
+                for j in range(i * stride + c_lo, i * stride + c_hi + 1):
+                    if zbuf[j] < np.inf:
+                        either += 1
+            if _group_drawable(faces, ok, split, nfaces):
+                vis1 = either
+            else:
+                vis0 = either
+        for i in range(rows):
+            for j in range(i * stride + c_lo, i * stride + c_hi + 1):
                 c = cover[j]
                 if c == 0:
                     continue
@@ -422,7 +450,7 @@ def raster_labels_counts(verts, faces, face_labels, split, kparams, hw, near, la
         counts[b, 3] = either
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def raster_silhouette(verts, faces, kparams, hw, near, mask):
     """Fill mask (B,H,W) bool with coverage by any face (prefilled with False); no depth."""
     nfaces = faces.shape[0]
