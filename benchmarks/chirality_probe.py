@@ -3,6 +3,7 @@
     python -m benchmarks.chirality_probe [--data-root DIR] [--masks DIR] [--input-size 64]
                                          [--steps 1500] [--every 300] [--augment release]
                                          [--train-images 800] [--val-images N] [--pairs 200]
+                                         [--train-pairs N]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
@@ -19,6 +20,10 @@ and right vs left on the single-hand images (the larger of the two single-hand l
 depth mirror, a left hand with the same outline, same light and background), how often each
 picture is called right, both are, and both get the same answer (what an outline-only
 classifier does).
+
+With `--train-pairs N` the probe trains on N mirror pairs instead of the training split (the
+question "is the cue in a 64 px picture at all?", with the outline no help): see
+`train_on_pairs`.
 """
 
 from __future__ import annotations
@@ -187,6 +192,59 @@ def train_probe(args: argparse.Namespace) -> None:
                     return
 
 
+def flip_pictures(
+    x: torch.Tensor, y: torch.Tensor, flip: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pictures (B, 3, S, S) with labels (B,) RIGHT_ONLY / LEFT_ONLY; where flip (B,) bool, the
+    picture mirrored left-right and the label swapped (a mirror image of a right hand shows a
+    left one). Returns new tensors."""
+    x, y = x.clone(), y.clone()
+    x[flip] = x[flip].flip(-1)
+    y[flip] = RIGHT_ONLY + LEFT_ONLY - y[flip]
+    return x, y
+
+
+def train_on_pairs(args: argparse.Namespace) -> None:
+    """The cue alone: train on `args.train_pairs` mirror pairs (seed + 1: subjects, poses and
+    scenes never in the scored pairs) where right and left differ only by which side of the
+    hand faces the camera, each picture flipped left-right with probability 0.5 (a flip turns
+    a right hand into a left one: the label follows). Scores every `args.every` steps on the
+    first 200 training pairs ("train_*") and on the `args.pairs` held-out pairs."""
+    from render.synthetic_data.mirror_pairs import mirror_pairs
+
+    torch.manual_seed(args.seed)
+    size, layout = args.input_size, torch.channels_last
+    right, left = pair_batch(mirror_pairs(args.train_pairs, seed=args.seed + 1), size)
+    held_out = pair_batch(mirror_pairs(max(args.pairs, 1), seed=args.seed), size)
+    images = torch.cat([right, left])
+    labels = torch.cat([torch.full((len(right),), RIGHT_ONLY), torch.full((len(left),), LEFT_ONLY)])
+    model = ChiralityProbe(size).to(memory_format=layout)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(args.seed)
+    seen = (right[:200], left[:200])
+
+    def report(row: dict) -> None:
+        train = {f"train_{k}": v for k, v in pair_scores(model, *seen, layout).items()}
+        print(json.dumps({**row, **train, **pair_scores(model, *held_out, layout)}), flush=True)
+
+    report({"step": 0, "train_pairs": len(right)})
+    with progress(args.steps, "chirality probe on pairs (steps)") as bar:
+        for step in range(1, args.steps + 1):
+            cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (step - 1) / args.steps))
+            for group in opt.param_groups:
+                group["lr"] = args.lr * min(1.0, step / 20) * cosine
+            pick = torch.randint(len(images), (args.batch,), generator=gen)
+            flip = torch.rand(args.batch, generator=gen) < 0.5
+            x, y = flip_pictures(images[pick], labels[pick], flip)
+            loss = nn.functional.cross_entropy(model(x.contiguous(memory_format=layout)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            bar.advance(1)
+            if step % args.every == 0 or step == args.steps:
+                report({"step": step, "loss": round(loss.item(), 3)})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = Parser(prog="chirality_probe", description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None, help="default: the synthetic default")
@@ -198,11 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-images", type=positive_int, default=800, help="training images scored")
     ap.add_argument("--pairs", type=count, default=200, help="mirror pairs scored (0: none)")
     ap.add_argument("--val-images", type=positive_int, default=None, help="default: all")
+    ap.add_argument(
+        "--train-pairs", type=count, default=0, help="train on this many mirror pairs instead"
+    )
     ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--lr", type=positive_float, default=1e-3)
     ap.add_argument("--seed", type=count, default=0)
     args = ap.parse_args(argv)
-    return run_main("chirality_probe", lambda: train_probe(args), "the lines printed so far stand")
+    job = train_on_pairs if args.train_pairs else train_probe
+    return run_main("chirality_probe", lambda: job(args), "the lines printed so far stand")
 
 
 if __name__ == "__main__":

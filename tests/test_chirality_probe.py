@@ -2,7 +2,15 @@
 
 import torch
 
-from benchmarks.chirality_probe import BOTH, LEFT_ONLY, RIGHT_ONLY, hand_class, scores
+from benchmarks.chirality_probe import (
+    BOTH,
+    LEFT_ONLY,
+    RIGHT_ONLY,
+    flip_pictures,
+    hand_class,
+    main,
+    scores,
+)
 
 
 def test_hand_class_from_presence_bits():
@@ -58,3 +66,27 @@ def test_pair_scores_tell_an_outline_reader_from_a_cue_reader():
     cue = pair_scores(Reads(True), right, left, torch.contiguous_format)
     assert cue["pair_both_correct"] == 1.0 and cue["pair_same_answer"] == 0.0
     assert cue["pairs"] == 4
+
+
+def test_a_flipped_picture_is_mirrored_and_changes_hands():
+    x = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 4)
+    y = torch.tensor([RIGHT_ONLY, LEFT_ONLY])
+    fx, fy = flip_pictures(x, y, torch.tensor([True, False]))
+    assert fy.tolist() == [LEFT_ONLY, LEFT_ONLY]
+    assert fx[0, 1, 0].tolist() == [11.0, 10.0, 9.0, 8.0]  # channel 1 row 0 (8..11), reversed
+    assert torch.equal(fx[1], x[1]) and y.tolist() == [RIGHT_ONLY, LEFT_ONLY]  # inputs untouched
+    back, by = flip_pictures(fx, fy, torch.tensor([True, False]))
+    assert torch.equal(back, x) and torch.equal(by, y)
+
+
+def test_training_on_mirror_pairs_prints_scores_of_seen_and_held_out_pairs(capsys):
+    import json
+
+    args = ["--train-pairs", "3", "--pairs", "2", "--steps", "2", "--every", "1", "--batch", "4"]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    for r in rows:
+        assert r["pairs"] == 2 and r["train_pairs"] == 3
+        assert 0.0 <= r["pair_both_correct"] <= min(r["pair_right_correct"], r["pair_left_correct"])
+    assert "loss" in rows[-1]
