@@ -333,3 +333,31 @@ def test_deflated_masks_inflate_to_their_bytes_with_zlib_and_hdf5(shape, tmp_pat
             ds.id.write_direct_chunk((j, 0, 0), deflate_mask(m), 0)
     with h5py.File(tmp_path / "m.h5", "r") as f:
         np.testing.assert_array_equal(f["m"][...], np.stack(cases))
+
+
+def test_the_pipelined_build_writes_what_render_piece_gives_piece_by_piece(
+    mask_cache_train, synthetic_root
+):
+    """The in-process build overlaps MANO, the rasterizer and the writes of neighbouring pieces
+    in threads; every row must still be what `render_piece` gives for its piece alone, in
+    order (pieces of 8: several pieces in flight at once)."""
+    from render.mask_cache.scene import piece_input, render_piece, scene_topology, vertex_parts
+
+    mano = synthetic_root / "mano"
+    model = HandModel.from_dir(mano)
+    topo = scene_topology(model, vertex_parts(mano, "skinning", model))
+    split = InterHandSplit.from_root(synthetic_root, "train")
+    with h5py.File(mask_cache_train, "r") as f:
+        canvas = f["masks"].shape[1:]
+        n = len(f["image_id"])
+        assert n > 3 * 8
+        for start in range(0, n, 8):
+            stop = min(start + 8, n)
+            want = render_piece(
+                model, topo, piece_input(split, start, stop), canvas, RasterSettings("numba")
+            )
+            np.testing.assert_array_equal(f["masks"][start:stop], want.masks)
+            np.testing.assert_array_equal(f["image_id"][start:stop], want.image_id)
+            np.testing.assert_array_equal(f["mask_crc32"][start:stop], want.mask_crc32)
+            np.testing.assert_array_equal(f["visible_px"][start:stop], want.visible_px)
+            np.testing.assert_array_equal(f["lr_iou"][start:stop], want.lr_iou)
