@@ -7,7 +7,7 @@ import torch
 
 from core.assets import SYNTHETIC_MANO_DIR
 from render.hand_model import HandModel
-from render.synthetic_data.reflect import reflect_right_fit, reflection
+from render.synthetic_data.reflect import reflect_fit, reflection
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def test_a_reflection_is_its_own_inverse_and_fixes_its_plane():
     np.testing.assert_allclose((q @ h.T + c), p, atol=1e-12)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_left_fit_poses_the_mirror_image_of_the_right_hand(model, seed):
+@pytest.mark.parametrize(("side", "seed"), [("right", 0), ("right", 1), ("left", 2), ("left", 3)])
+def test_the_reflected_fit_poses_the_mirror_image_of_the_hand(model, side, seed):
     rng = np.random.default_rng(seed)
     pose = rng.normal(0.0, 0.4, 48)
     pose[:3] = rng.normal(0.0, 1.5, 3)  # any global orientation
@@ -38,11 +38,15 @@ def test_the_left_fit_poses_the_mirror_image_of_the_right_hand(model, seed):
     trans = rng.normal(0.0, 0.3, 3)
     normal = rng.normal(size=3)
     offset = float(rng.normal(0.0, 500.0))
-    v_right, j_right = _pose(model, "right", pose, shape, trans)
-    left = reflect_right_fit(model, pose, shape, trans, normal, offset)
-    v_left, j_left = _pose(model, "left", *left)
+    other = "left" if side == "right" else "right"
+    v_side, j_side = _pose(model, side, pose, shape, trans)
+    fit = reflect_fit(model, side, pose, shape, trans, normal, offset)
+    v_other, j_other = _pose(model, other, *fit)
     h, c = reflection(normal, offset)
-    np.testing.assert_allclose(v_left, v_right @ h.T + c, atol=1e-6)  # mm
-    np.testing.assert_allclose(j_left, j_right @ h.T + c, atol=1e-6)
-    np.testing.assert_array_equal(left[1], shape)
-    assert np.linalg.norm(left[0][:3]) <= np.pi + 1e-9
+    np.testing.assert_allclose(v_other, v_side @ h.T + c, atol=1e-6)  # mm
+    np.testing.assert_allclose(j_other, j_side @ h.T + c, atol=1e-6)
+    np.testing.assert_array_equal(fit[1], shape)
+    assert np.linalg.norm(fit[0][:3]) <= np.pi + 1e-9
+    # reflected twice through the same plane: the hand itself again
+    back = reflect_fit(model, other, *fit, normal, offset)
+    np.testing.assert_allclose(_pose(model, side, *back)[0], v_side, atol=1e-6)

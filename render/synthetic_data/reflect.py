@@ -1,4 +1,4 @@
-"""A right hand's MANO fit reflected through a plane: the left hand that is its mirror image.
+"""A hand's MANO fit reflected through a plane: the other hand, its mirror image.
 
 Why: a right hand and its reflection through a plane facing the camera have the same outline in
 the picture and show opposite sides (palm for back), so data that holds both gives the outline
@@ -47,26 +47,30 @@ def rest_root_joint(model: HandModel, side: str, shape: np.ndarray) -> np.ndarra
     return regressor[0] @ shaped
 
 
-def reflect_right_fit(
+def reflect_fit(
     model: HandModel,
+    side: str,
     pose: np.ndarray,
     shape: np.ndarray,
     trans: np.ndarray,
     normal: np.ndarray,
     offset_mm: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The left hand's fit (pose (48,), shape (10,), trans (3,) metres; NeuralAnnot convention,
-    pose stored minus the model's mean) whose mesh is the right fit's mesh reflected through
-    the world plane {p : normal . p = offset_mm} (p in mm)."""
+    """The other hand's fit (pose (48,), shape (10,), trans (3,) metres; NeuralAnnot convention,
+    pose stored minus the model's mean) whose mesh is the `side` ("right" or "left") fit's mesh
+    reflected through the world plane {p : normal . p = offset_mm} (p in mm)."""
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    other = "left" if side == "right" else "right"
     pose = np.asarray(pose, dtype=np.float64)
     h, c_mm = reflection(normal, offset_mm)
     q = h @ MIRROR_X
-    fingers = pose[3:] + model.hands_mean("right").reshape(-1)
-    left_fingers = mirror_axis_angle(fingers.reshape(15, 3)).reshape(-1)
-    left_fingers = left_fingers - model.hands_mean("left").reshape(-1)
-    r_right = Rotation.from_rotvec(pose[:3]).as_matrix()
-    r_left = q @ (MIRROR_X @ r_right @ MIRROR_X)
-    j0 = rest_root_joint(model, "left", shape)
-    trans_left = q @ (j0 + MIRROR_X @ np.asarray(trans, dtype=np.float64)) + c_mm / 1000.0 - j0
-    pose_left = np.concatenate([Rotation.from_matrix(r_left).as_rotvec(), left_fingers])
-    return pose_left, np.array(shape, dtype=np.float64), trans_left
+    fingers = pose[3:] + model.hands_mean(side).reshape(-1)
+    other_fingers = mirror_axis_angle(fingers.reshape(15, 3)).reshape(-1)
+    other_fingers = other_fingers - model.hands_mean(other).reshape(-1)
+    r_side = Rotation.from_rotvec(pose[:3]).as_matrix()
+    r_other = q @ (MIRROR_X @ r_side @ MIRROR_X)
+    j0 = rest_root_joint(model, other, shape)
+    trans_other = q @ (j0 + MIRROR_X @ np.asarray(trans, dtype=np.float64)) + c_mm / 1000.0 - j0
+    pose_other = np.concatenate([Rotation.from_matrix(r_other).as_rotvec(), other_fingers])
+    return pose_other, np.array(shape, dtype=np.float64), trans_other
