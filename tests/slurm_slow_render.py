@@ -1,5 +1,6 @@
-"""`digit-render` with a pause after every finished piece (DIGIT_TEST_PIECE_PAUSE seconds),
-so that tests/test_slurm.py can requeue an array task in the middle of its build."""
+"""`digit-render` with a pause after every piece file written (DIGIT_TEST_PIECE_PAUSE seconds),
+so that tests/test_slurm.py can requeue an array task in the middle of its build. The pause is
+in `write_piece`, which the build calls for every piece whichever way it renders them."""
 
 import os
 import time
@@ -7,16 +8,15 @@ import time
 import render.mask_cache.builder as builder
 from cli.render_app import main
 
-_render_piece_file = builder.render_piece_file
+_write_piece = builder.write_piece
 
 
-def _slow_render_piece_file(*args, **kwargs):
-    done = _render_piece_file(*args, **kwargs)
+def _slow_write_piece(*args, **kwargs):
+    _write_piece(*args, **kwargs)
     time.sleep(float(os.environ.get("DIGIT_TEST_PIECE_PAUSE", "0.5")))
-    return done
 
 
-builder.render_piece_file = _slow_render_piece_file
+builder.write_piece = _slow_write_piece
 
 if __name__ == "__main__":
     main()
