@@ -140,6 +140,13 @@ def pair_scores(model: nn.Module, right: torch.Tensor, left: torch.Tensor, layou
     }
 
 
+def learning_rate(step: int, steps: int, lr: float) -> float:
+    """The probe's rate before optimizer step `step` (0-based) of `steps`: a 20-step linear
+    warm-up, then a cosine from lr down to 2 % of it."""
+    cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / steps))
+    return lr * min(1.0, (step + 1) / 20) * cosine
+
+
 def train_probe(args: argparse.Namespace) -> None:
     """Train `args.steps` steps, printing a JSON line of scores every `args.every` steps: on
     `args.train_images` training images seen without augmentation ("train_*") and on the
@@ -176,9 +183,8 @@ def train_probe(args: argparse.Namespace) -> None:
             set_loader_epoch(loader, epoch)
             epoch += 1
             for b in loader:
-                cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / args.steps))
                 for group in opt.param_groups:
-                    group["lr"] = args.lr * min(1.0, (step + 1) / 20) * cosine
+                    group["lr"] = learning_rate(step, args.steps, args.lr)
                 x = b.image.contiguous(memory_format=layout)
                 loss = nn.functional.cross_entropy(model(x), hand_class(b.targets.hand_type))
                 opt.zero_grad(set_to_none=True)
@@ -230,9 +236,8 @@ def train_on_pairs(args: argparse.Namespace) -> None:
     report({"step": 0, "train_pairs": len(right)})
     with progress(args.steps, "chirality probe on pairs (steps)") as bar:
         for step in range(1, args.steps + 1):
-            cosine = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (step - 1) / args.steps))
             for group in opt.param_groups:
-                group["lr"] = args.lr * min(1.0, step / 20) * cosine
+                group["lr"] = learning_rate(step - 1, args.steps, args.lr)
             pick = torch.randint(len(images), (args.batch,), generator=gen)
             flip = torch.rand(args.batch, generator=gen) < 0.5
             x, y = flip_pictures(images[pick], labels[pick], flip)
