@@ -7,13 +7,15 @@ DEMO_OUT ?= demo_out
 
 .PHONY: install test test-slurm check-default demo lint format bench gpu-check clean
 
-$(STAMP): pyproject.toml
+# Every package at the version in constraints.txt, so that make demo gives the same model on
+# every machine and every day (a newer numpy or pillow moves its last digits).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision together, pinned: this pair installs from local disk here.
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test,detect]'
+	$(PY) -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,detect]'
 	# hand-detection models only (Apache-2.0): the last mediapipe wheel that ships them
-	$(PY) -m pip install -q --no-deps mediapipe==0.10.21
+	$(PY) -m pip install -q -c constraints.txt --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 install: $(STAMP)
