@@ -32,7 +32,9 @@ def make_synthetic(
         "default",
         "--mix",
         help="Sequences per capture: default (right, left, 2 interacting) | interacting "
-        "(right, left, 5 interacting with the hands in contact and overlapping).",
+        "(right, left, 5 interacting with the hands in contact and overlapping) | mirrored "
+        "(right, its depth mirror as the left, 1 interacting and its mirror: the outline never "
+        "tells right from left).",
     ),
     workers: int | None = typer.Option(
         None, "--workers", help="Processes (default: all cores); the output is the same."

@@ -46,6 +46,7 @@ from render.synthetic_data.motion import (
     partner_offsets,
     random_track,
 )
+from render.synthetic_data.reflect import reflect_fit
 from render.synthetic_data.rig import RigCamera, make_rig, rig_to_camera_json
 from render.synthetic_data.settings import (
     BETA_SIGMA,
@@ -56,7 +57,6 @@ from render.synthetic_data.writer import SplitWriter, tight_bbox
 from render.synthetic_mano.pose_prior import pose_from_angles, sample_everyday_hand_pose
 
 GENERATOR_VERSION = SYNTHETIC_VERSION  # names the default folder (core.paths)
-FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
 
 
 # --------------------------------------------------------------------------- the hand model
@@ -317,22 +317,80 @@ def _run_job(
         return _sequence(job, Path(out), settings, _scene_for(mano_dir))
 
 
+def _mirrored_hands(scene: _Scene, hands: dict[str, dict], frame: int, cam: RigCamera) -> dict:
+    """The hands of one frame reflected through the plane facing `cam` at the right wrist (the
+    only hand's wrist for one hand): per side the other side's fit, its sealed vertices and
+    joints, as `_place` gives them for a one-frame track."""
+    normal = cam.camrot[2]  # the optical axis in world coordinates (X_cam = R (X - campos))
+    anchor = hands["right" if "right" in hands else next(iter(hands))]["joints"][frame][20]
+    offset = float(normal @ anchor)
+    out = {}
+    for side, h in hands.items():
+        pose, shape, trans = reflect_fit(
+            scene.model, side, h["pose"][frame], h["shape"], h["trans"][frame], normal, offset
+        )
+        other = "left" if side == "right" else "right"
+        with torch.no_grad():
+            posed = scene.model(
+                other,
+                torch.as_tensor(pose[None]),
+                torch.as_tensor(shape[None]),
+                torch.as_tensor(trans[None]),
+            )
+        out[other] = {
+            "pose": pose[None],
+            "shape": shape,
+            "trans": trans[None],
+            "sealed": scene.sealed(other, posed.vertices.numpy()),
+            "joints": posed.joints.numpy(),
+        }
+    return {side: out[side] for side in ("right", "left") if side in out}
+
+
+def _shots(
+    job: _Job, settings: SyntheticSettings, scene: _Scene, geo: np.random.Generator
+) -> list[tuple[int, dict, int, tuple[int, ...]]]:
+    """(frame_idx, hands, frame of hands, camera indices) of every time frame of a job: a plain
+    sequence's frames seen by all cameras, its hands drawn first from `geo` (its geometry
+    stream, as generator v4 draws them); or a mirror sequence's, one per frame and camera, its
+    source's hands drawn from the source's own stream, so that they are exactly the hands the
+    source sequence shows."""
+    cap, s = job.cap, job.sequence
+    kind = settings.sequences[s]
+    if kind.mirror_of < 0:
+        hands = _sequence_hands(
+            scene, geo, kind.hand_type, settings.frames, cap.betas, kind.partner
+        )
+        views = tuple(range(len(cap.cams)))
+        return [(settings.frame_index(s, f), hands, f, views) for f in range(settings.frames)]
+    src = settings.sequences[kind.mirror_of]
+    src_geo = np.random.default_rng(
+        [settings.seed, cap.split_index, cap.capture, 1, kind.mirror_of]
+    )
+    hands = _sequence_hands(scene, src_geo, src.hand_type, settings.frames, cap.betas, src.partner)
+    return [
+        (settings.frame_index(s, f, b), _mirrored_hands(scene, hands, f, cam), 0, (b,))
+        for f in range(settings.frames)
+        for b, cam in enumerate(cap.cams)
+    ]
+
+
 def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) -> _JobResult:
     cap, s = job.cap, job.sequence
     kind = settings.sequences[s]
     hand_type, seq_name = kind.hand_type, kind.name
     geo = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 1, s])
     look = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 2, s])
-    hands = _sequence_hands(scene, geo, hand_type, settings.frames, cap.betas, kind.partner)
+    shots = _shots(job, settings, scene, geo)
     # per face, fixed for the sequence: skin, palm, nails, creases and folds of this subject
+    sides = ("right", "left")
     hand_albedo = {
         side: skin.face_albedo(scene.detail[side], scene.faces[side], cap.subject.skin)
-        for side in hands
+        for side in sides
     }
-    hand_gloss = {side: skin.face_gloss(scene.detail[side], scene.faces[side]) for side in hands}
+    hand_gloss = {side: skin.face_gloss(scene.detail[side], scene.faces[side]) for side in sides}
     result = _JobResult()
-    for frame in range(settings.frames):
-        frame_idx = (s * settings.frames + frame) * FRAME_STRIDE
+    for frame_idx, hands, frame, views in shots:
         joints = np.zeros((42, 3))
         annotated = np.zeros(42, bool)
         for side, h in hands.items():
@@ -341,13 +399,14 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
             annotated[block] = geo.uniform(size=21) >= settings.p_joint_unannotated
         fits = _fits(geo, settings, hands, hand_type, frame)
         result.frames.append((frame_idx, joints, annotated, hand_type, fits))
+        cams = tuple(cap.cams[b] for b in views)
         pictures = None
         if settings.images:
             dark = look.uniform() < settings.p_dark_image
             pictures = _render_frame(
-                scene, look, cap.cams, hands, hand_albedo, hand_gloss, frame, cap.subject, dark
+                scene, look, cams, hands, hand_albedo, hand_gloss, frame, cap.subject, dark
             )
-        for b, cam in enumerate(cap.cams):
+        for b, cam in enumerate(cams):
             uv = project(world_to_camera_centred(joints, cam.campos, cam.camrot), cam.K)
             h, w = cam.hw
             inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)

@@ -16,11 +16,21 @@ class SequenceKind:
     """One sequence of every capture: its hand_type, its InterHand2.6M-style name, and for
     interacting ones where the left hand is: "near" (wrists 0-120 mm apart, in any direction),
     "close" (0-50 mm: hands in contact and overlapping), "facing" (palm to palm or back to back,
-    see `facing_partner`)."""
+    see `facing_partner`).
+
+    mirror_of: the index (in the same mix) of the sequence this one mirrors, or -1. A mirror
+    sequence shows, in each camera, the other sequence's hands reflected through the plane that
+    faces that camera at the right wrist (the first hand's wrist for a single hand): every hand
+    becomes the other hand with the same outline in that picture and its other side facing the
+    camera (palm for back). So the outline says nothing about which hand it is, and only the
+    side-of-hand cue does (BENCHMARKS.md, "The cue alone"). Its hand_type is the source's with
+    right and left swapped; each of its time frames is seen by one camera only, since the plane
+    depends on the camera."""
 
     hand_type: str
     name: str
     partner: str = "none"
+    mirror_of: int = -1
 
 
 # Sequence mixes (`--mix`): "default" is the general-purpose dataset; "interacting" is made for the
@@ -42,7 +52,17 @@ SEQUENCE_MIXES: dict[str, tuple[SequenceKind, ...]] = {
         SequenceKind("interacting", "ROM06_dh_cross_over", "close"),
         SequenceKind("interacting", "0052_dh_interlace", "facing"),
     ),
+    # Mirror twins: every left hand is a right hand's depth mirror, and every two-hand picture
+    # has its twin with the hands swapped; as many pictures as "default".
+    "mirrored": (
+        SequenceKind("right", "ROM02_RT_Finger_Occlusions"),
+        SequenceKind("left", "ROM02_LT_Finger_Occlusions_Mirror", mirror_of=0),
+        SequenceKind("interacting", "ROM04_dh_touch", "near"),
+        SequenceKind("interacting", "ROM04_dh_touch_Mirror", mirror_of=2),
+    ),
 }
+MIRRORED_HAND_TYPE = {"right": "left", "left": "right", "interacting": "interacting"}
+FRAME_STRIDE = 6  # InterHand2.6M's 5 fps subset of 30 fps video
 PARTNER_MAX_MM = {"near": 120.0, "close": 50.0}  # wrist-to-wrist offset drawn in [0, max]
 MAX_CAMERAS = 100  # camera names keep two digits for the camera within a capture
 # One sigma of each subject's betas: overall size varies most (about 5 % per sigma, see
@@ -93,6 +113,18 @@ class SyntheticSettings:
         if self.mix not in SEQUENCE_MIXES:
             choices = ", ".join(SEQUENCE_MIXES)
             raise DigitError(f"--mix: unknown {self.mix!r} (choose from {choices})")
+        check_mix(self.mix)
+
+    def frame_index(self, sequence: int, frame: int, camera: int = 0) -> int:
+        """A time frame's frame_idx (unique within a capture, InterHand2.6M's stride of 6): the
+        sequences in order, then the mirror sequences' frames, one per camera each."""
+        kinds = self.sequences
+        if kinds[sequence].mirror_of < 0:
+            slot = sequence * self.frames + frame
+        else:
+            slot = len(kinds) * self.frames + (sequence * self.frames + frame) * self.cameras
+            slot += camera
+        return slot * FRAME_STRIDE
 
     def split_captures(self, split: str) -> range:
         """The capture ids of a split: train first, then val, then test (disjoint)."""
@@ -103,3 +135,16 @@ class SyntheticSettings:
     def image_slots(self, split: str) -> int:
         """Views rendered for a split (its image count before views with nothing in them)."""
         return len(self.split_captures(split)) * len(self.sequences) * self.frames * self.cameras
+
+
+def check_mix(mix: str) -> None:
+    """ValueError unless every mirror sequence of `mix` names an earlier plain sequence and
+    swaps its hands (a table error, so not a user's)."""
+    kinds = SEQUENCE_MIXES[mix]
+    for i, kind in enumerate(kinds):
+        if kind.mirror_of < 0:
+            continue
+        if not 0 <= kind.mirror_of < i or kinds[kind.mirror_of].mirror_of >= 0:
+            raise ValueError(f"mix {mix!r}: {kind.name} mirrors no earlier plain sequence")
+        if MIRRORED_HAND_TYPE[kinds[kind.mirror_of].hand_type] != kind.hand_type:
+            raise ValueError(f"mix {mix!r}: {kind.name} must be the other hand of its source")
