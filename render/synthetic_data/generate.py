@@ -179,18 +179,20 @@ def _sequence_hands(
 # --------------------------------------------------------------------------- pictures
 def _render_frame(
     scene: _Scene,
-    rng: np.random.Generator,
+    rngs: list[np.random.Generator],
     cams: tuple[RigCamera, ...],
     hands: dict[str, dict],
     hand_albedo: dict[str, np.ndarray],
     hand_gloss: dict[str, np.ndarray],
     frame: int,
     subject: img.Subject,
-    dark: bool,
+    darks: list[bool],
 ) -> list[tuple[np.ndarray, int]]:
-    """One frame seen by every camera of a capture (sealed hands plus forearms): per camera the
-    picture (H, W, 3) uint8 and its JPEG quality. hand_albedo, hand_gloss: per side, (F, 3) and
-    (F,) per face."""
+    """One frame seen by cameras of a capture (sealed hands plus forearms): per camera the
+    picture (H, W, 3) uint8 and its JPEG quality. rngs, darks: per camera, the stream its light,
+    background and sensor are drawn from (in camera order; one stream may serve all) and
+    whether it is a dark exposure. hand_albedo, hand_gloss: per side, (F, 3) and (F,) per
+    face."""
     verts, faces, albedo, gloss, offset = [], [], [], [], 0
     for side, h in hands.items():
         parts = [(h["sealed"][frame], scene.faces[side], hand_albedo[side], hand_gloss[side])]
@@ -221,8 +223,9 @@ def _render_frame(
             fragments[b] = (frags.pix_to_face[n], frags.bary[n])
     out = []
     for b, cam in enumerate(cams):
+        rng = rngs[b]
         light = img.random_lighting(rng)
-        sensor = img.random_sensor(rng, dark)
+        sensor = img.random_sensor(rng, darks[b])
         picture = img.background(rng, cam.hw)
         img.shade(
             *fragments[b],
@@ -349,8 +352,9 @@ def _mirrored_hands(scene: _Scene, hands: dict[str, dict], frame: int, cam: RigC
 
 def _shots(
     job: _Job, settings: SyntheticSettings, scene: _Scene, geo: np.random.Generator
-) -> list[tuple[int, dict, int, tuple[int, ...]]]:
-    """(frame_idx, hands, frame of hands, camera indices) of every time frame of a job: a plain
+) -> list[tuple[int, dict, int, int, tuple[int, ...]]]:
+    """(frame_idx, hands, frame of hands, frame of the sequence, camera indices) of every time
+    frame of a job: a plain
     sequence's frames seen by all cameras, its hands drawn first from `geo` (its geometry
     stream, as generator v4 draws them); or a mirror sequence's, one per frame and camera, its
     source's hands drawn from the source's own stream, so that they are exactly the hands the
@@ -362,14 +366,14 @@ def _shots(
             scene, geo, kind.hand_type, settings.frames, cap.betas, kind.partner
         )
         views = tuple(range(len(cap.cams)))
-        return [(settings.frame_index(s, f), hands, f, views) for f in range(settings.frames)]
+        return [(settings.frame_index(s, f), hands, f, f, views) for f in range(settings.frames)]
     src = settings.sequences[kind.mirror_of]
     src_geo = np.random.default_rng(
         [settings.seed, cap.split_index, cap.capture, 1, kind.mirror_of]
     )
     hands = _sequence_hands(scene, src_geo, src.hand_type, settings.frames, cap.betas, src.partner)
     return [
-        (settings.frame_index(s, f, b), _mirrored_hands(scene, hands, f, cam), 0, (b,))
+        (settings.frame_index(s, f, b), _mirrored_hands(scene, hands, f, cam), 0, f, (b,))
         for f in range(settings.frames)
         for b, cam in enumerate(cap.cams)
     ]
@@ -390,7 +394,7 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
     }
     hand_gloss = {side: skin.face_gloss(scene.detail[side], scene.faces[side]) for side in sides}
     result = _JobResult()
-    for frame_idx, hands, frame, views in shots:
+    for frame_idx, hands, frame, time, views in shots:
         joints = np.zeros((42, 3))
         annotated = np.zeros(42, bool)
         for side, h in hands.items():
@@ -402,9 +406,22 @@ def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) 
         cams = tuple(cap.cams[b] for b in views)
         pictures = None
         if settings.images:
-            dark = look.uniform() < settings.p_dark_image
+            if settings.paired_looks:
+                # a view's own stream, named by its source sequence: a mirror picture gets
+                # its source picture's light, background and sensor noise
+                source = s if kind.mirror_of < 0 else kind.mirror_of
+                rngs = [
+                    np.random.default_rng(
+                        [settings.seed, cap.split_index, cap.capture, 2, source, time, b]
+                    )
+                    for b in views
+                ]
+                darks = [rng.uniform() < settings.p_dark_image for rng in rngs]
+            else:
+                dark = look.uniform() < settings.p_dark_image
+                rngs, darks = [look] * len(cams), [dark] * len(cams)
             pictures = _render_frame(
-                scene, look, cams, hands, hand_albedo, hand_gloss, frame, cap.subject, dark
+                scene, rngs, cams, hands, hand_albedo, hand_gloss, frame, cap.subject, darks
             )
         for b, cam in enumerate(cams):
             uv = project(world_to_camera_centred(joints, cam.campos, cam.camrot), cam.K)

@@ -115,6 +115,13 @@ class SyntheticSettings:
             raise DigitError(f"--mix: unknown {self.mix!r} (choose from {choices})")
         check_mix(self.mix)
 
+    @property
+    def paired_looks(self) -> bool:
+        """Whether each picture draws its light, background and sensor noise from a stream of
+        its own, shared with its mirror picture (mixes with mirror sequences): a mirror pair
+        then differs only by the hand, as in `render.synthetic_data.mirror_pairs`."""
+        return any(kind.mirror_of >= 0 for kind in self.sequences)
+
     def frame_index(self, sequence: int, frame: int, camera: int = 0) -> int:
         """A time frame's frame_idx (unique within a capture, InterHand2.6M's stride of 6): the
         sequences in order, then the mirror sequences' frames, one per camera each."""
