@@ -159,7 +159,12 @@ def train_probe(args: argparse.Namespace) -> None:
         root, "train", args.masks, train=True, augment=augment, input_size=size, seed=args.seed
     )
     train_seen = InterHandDataset(root, "train", None, train=False, input_size=size)
-    val = InterHandDataset(root, "val", None, train=False, input_size=size, limit=args.val_images)
+    # another dataset's validation split when asked: a mirrored training set's own val shares
+    # its sampling, so the default's val is the clean test of a rule learnt on it
+    val_root = root if args.val_data_root is None else prepare_data_root(args.val_data_root)
+    val = InterHandDataset(
+        val_root, "val", None, train=False, input_size=size, limit=args.val_images
+    )
     train_batches = spread_batches(train_seen, args.train_images, layout)
     val_batches = spread_batches(val, len(val), layout)
     pairs = None
@@ -254,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = Parser(prog="chirality_probe", description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default=None, help="default: the synthetic default")
     ap.add_argument("--masks", default=None, help="folder with masks_train.h5")
+    ap.add_argument(
+        "--val-data-root",
+        default=None,
+        help="score this dataset's val split (default: --data-root)",
+    )
     ap.add_argument("--input-size", type=positive_int, default=64)
     ap.add_argument("--steps", type=positive_int, default=1500, help="optimizer steps")
     ap.add_argument("--every", type=positive_int, default=300, help="steps between validations")

@@ -42,19 +42,20 @@ def _camera(cams: dict, capture: str, name: str) -> tuple[np.ndarray, np.ndarray
     return np.array(cams[capture]["campos"][name]), np.array(cams[capture]["camrot"][name])
 
 
-def test_a_mirror_frame_is_its_source_reflected_in_the_camera_it_is_seen_by(mirrored):
-    joints = _ann(mirrored, "test", "joint_3d")
-    cams = _ann(mirrored, "test", "camera")
-    data = _ann(mirrored, "test", "data")
-    kinds = SEQUENCE_MIXES["mirrored"]
+@pytest.mark.parametrize("split", ["train", "val"])  # capture 0 (even) and 1 (odd: sides swapped)
+def test_a_mirror_frame_is_its_source_reflected_in_the_camera_it_is_seen_by(mirrored, split):
+    joints = _ann(mirrored, split, "joint_3d")
+    cams = _ann(mirrored, split, "camera")
+    data = _ann(mirrored, split, "data")
     hand_type = {a["image_id"]: a["hand_type"] for a in data["annotations"]}
     checked = Counter()
     for im in data["images"]:
+        kinds = SETTINGS.capture_sequences(im["capture"])
         s = next(i for i, k in enumerate(kinds) if k.name == im["seq_name"])
         if kinds[s].mirror_of < 0:
             continue
         capture, cam_name = str(im["capture"]), im["camera"]
-        b = sorted(cams[capture]["campos"]).index(cam_name)
+        b = int(cam_name[-2:])  # the rig's k-th camera (render/synthetic_data/rig.py)
         frame = (im["frame_idx"] // 6 - len(kinds) * SETTINGS.frames) // SETTINGS.cameras
         f = frame - s * SETTINGS.frames
         assert SETTINGS.frame_index(s, f, b) == im["frame_idx"]
@@ -76,7 +77,8 @@ def test_a_mirror_frame_is_its_source_reflected_in_the_camera_it_is_seen_by(mirr
         swapped = {"right": "left", "left": "right", "interacting": "interacting"}
         assert twin["hand_type"] == swapped[source["hand_type"]] == hand_type[im["id"]]
         checked[twin["hand_type"]] += 1
-    assert checked["left"] >= 4 and checked["interacting"] >= 4
+    single = "left" if split == "train" else "right"  # the mirror of the prior's hand
+    assert checked[single] >= 4 and checked["interacting"] >= 4
 
 
 def test_every_frame_has_one_index_and_a_mirror_frame_one_camera(mirrored):
@@ -158,3 +160,18 @@ def test_a_mirror_of_nothing_is_refused(monkeypatch):
     monkeypatch.setitem(settings_module.SEQUENCE_MIXES, "bad", forward)
     with pytest.raises(ValueError, match="mirrors no earlier plain sequence"):
         check_mix("bad")
+
+
+def test_the_hand_drawn_from_the_prior_alternates_sides_over_captures(mirrored):
+    """Even captures mirror a right hand, odd ones a left hand: the prior's depth bias (fingers
+    towards the camera more often than not), reversed by a mirror, then favours neither side."""
+    for split, plain, mirror in (("train", "right", "left"), ("val", "left", "right")):
+        data = _ann(mirrored, split, "data")
+        seq = {im["id"]: im["seq_name"] for im in data["images"]}
+        types = {seq[a["image_id"]]: a["hand_type"] for a in data["annotations"]}
+        singles = {name: t for name, t in types.items() if t != "interacting"}
+        assert sorted(singles.values()) == sorted([plain, mirror])
+        (mirror_name,) = [n for n in singles if n.endswith("_Mirror")]
+        assert singles[mirror_name] == mirror
+    default = replace(SETTINGS, mix="default")
+    assert default.capture_sequences(1) == default.sequences  # plain mixes never swap

@@ -360,14 +360,14 @@ def _shots(
     source's hands drawn from the source's own stream, so that they are exactly the hands the
     source sequence shows."""
     cap, s = job.cap, job.sequence
-    kind = settings.sequences[s]
+    kind = settings.capture_sequences(cap.capture)[s]
     if kind.mirror_of < 0:
         hands = _sequence_hands(
             scene, geo, kind.hand_type, settings.frames, cap.betas, kind.partner
         )
         views = tuple(range(len(cap.cams)))
         return [(settings.frame_index(s, f), hands, f, f, views) for f in range(settings.frames)]
-    src = settings.sequences[kind.mirror_of]
+    src = settings.capture_sequences(cap.capture)[kind.mirror_of]
     src_geo = np.random.default_rng(
         [settings.seed, cap.split_index, cap.capture, 1, kind.mirror_of]
     )
@@ -381,7 +381,7 @@ def _shots(
 
 def _sequence(job: _Job, out: Path, settings: SyntheticSettings, scene: _Scene) -> _JobResult:
     cap, s = job.cap, job.sequence
-    kind = settings.sequences[s]
+    kind = settings.capture_sequences(cap.capture)[s]
     hand_type, seq_name = kind.hand_type, kind.name
     geo = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 1, s])
     look = np.random.default_rng([settings.seed, cap.split_index, cap.capture, 2, s])

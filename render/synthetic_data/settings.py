@@ -3,7 +3,7 @@ by the command line too) and the sequence mixes. numpy only, so reading them is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -115,6 +115,25 @@ class SyntheticSettings:
             raise DigitError(f"--mix: unknown {self.mix!r} (choose from {choices})")
         check_mix(self.mix)
 
+    def capture_sequences(self, capture: int) -> tuple[SequenceKind, ...]:
+        """The sequences of one capture: `sequences`, except that in a mix with mirror
+        sequences the odd captures swap the sides of its single-hand pairs (the plain hand is a
+        left one, its mirror a right one). The pose prior is not symmetric in depth (in the v4
+        default 63 % of hands point their fingers towards the camera), and a mirror reverses
+        that; alternating which side is drawn from the prior keeps the direction of the fingers
+        from telling the sides apart."""
+        kinds = self.sequences
+        if capture % 2 == 0 or not self.paired_looks:
+            return kinds
+        mirrored = {k.mirror_of for k in kinds if k.mirror_of >= 0}
+        out = []
+        for i, k in enumerate(kinds):
+            single = k.hand_type in ("right", "left")
+            if single and (i in mirrored or k.mirror_of >= 0):
+                k = replace(k, hand_type=MIRRORED_HAND_TYPE[k.hand_type], name=_swap_side(k.name))
+            out.append(k)
+        return tuple(out)
+
     @property
     def paired_looks(self) -> bool:
         """Whether each picture draws its light, background and sensor noise from a stream of
@@ -142,6 +161,11 @@ class SyntheticSettings:
     def image_slots(self, split: str) -> int:
         """Views rendered for a split (its image count before views with nothing in them)."""
         return len(self.split_captures(split)) * len(self.sequences) * self.frames * self.cameras
+
+
+def _swap_side(name: str) -> str:
+    """A sequence name with its side marker swapped (_RT_ <-> _LT_)."""
+    return name.replace("_RT_", "_XX_").replace("_LT_", "_RT_").replace("_XX_", "_LT_")
 
 
 def check_mix(mix: str) -> None:
