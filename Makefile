@@ -39,8 +39,9 @@ check-default: install
 # unseen test split next to two references (constant mean pose, untrained network), learning
 # curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The training counts steps, not
 # minutes, and runs on DEMO_THREADS threads, so the model does not depend on the machine's load
-# or core count; the time it took is printed at the end.
-DEMO_STEPS ?= 800
+# or core count; the time it took is printed at the end. 1,600 steps: about 9 of the demo's
+# minutes on the quiet 2-core machine, test MPJPE 53.9 mm where 800 gave 56.8 (BENCHMARKS.md).
+DEMO_STEPS ?= 1600
 DEMO_THREADS ?= 2
 demo: install
 	@mkdir -p $(DEMO_OUT)
