@@ -37,11 +37,11 @@ check-default: install
 # ~/.cache/digit): part masks and pictures of them, the `cpu` recipe trained for DEMO_STEPS
 # optimizer steps (ImageNet-pretrained EfficientNet-Lite0), the official evaluation on the
 # unseen test split next to two references (constant mean pose, untrained network), learning
-# curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The training counts steps, not
-# minutes, and runs on DEMO_THREADS threads, so the model does not depend on the machine's load
-# or core count; the time it took is printed at the end. 1,600 steps: about 9 of the demo's
-# minutes on the quiet 2-core machine, test MPJPE 53.9 mm where 800 gave 56.8 (BENCHMARKS.md).
-DEMO_STEPS ?= 1600
+# curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The
+# training counts steps, not minutes, and runs on DEMO_THREADS threads, so the model does not
+# depend on the machine's load or core count; the time it took is printed at the end. 2,000
+# steps: about 10 of the demo's 12 minutes on the quiet 2-core machine (BENCHMARKS.md).
+DEMO_STEPS ?= 2000
 DEMO_THREADS ?= 2
 demo: install
 	@mkdir -p $(DEMO_OUT)

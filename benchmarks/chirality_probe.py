@@ -105,17 +105,21 @@ def spread_batches(dataset: InterHandDataset, n: int, layout) -> list[tuple]:
     return out
 
 
-def pair_batch(pairs: list, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_batch(
+    pairs: list, size: int, antialias: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(right, left) crops (P, 3, S, S) in [0, 1] of mirror pairs, each pair cropped by its
     right hand's processed crop box as the dataset crops an image (no augmentation)."""
-    from digit.data.crop import crop_transform, warp_image
+    from digit.data.crop import crop_transform, supersample_factor, warp_image
 
     out = []
     for side in ("right", "left"):
         crops = []
         for p in pairs:
             picture = torch.from_numpy(getattr(p, side)).permute(2, 0, 1)[None].float()
-            crops.append(warp_image(picture, crop_transform(p.crop_box, size), size)[0])
+            A = crop_transform(p.crop_box, size)
+            k = supersample_factor(A) if antialias else 1
+            crops.append(warp_image(picture, A, size, supersample=k)[0])
         out.append(torch.stack(crops).clamp(0, 255) / 255.0)
     return out[0], out[1]
 
@@ -153,25 +157,24 @@ def train_probe(args: argparse.Namespace) -> None:
     validation split (unseen subjects)."""
     torch.manual_seed(args.seed)
     root = prepare_data_root(args.data_root)
-    size, layout = args.input_size, torch.channels_last
+    size, layout, aa = args.input_size, torch.channels_last, args.antialias
     augment = AUGMENTS[args.augment]
+    crop = {"input_size": size, "antialias": aa}
     train = InterHandDataset(
-        root, "train", args.masks, train=True, augment=augment, input_size=size, seed=args.seed
+        root, "train", args.masks, train=True, augment=augment, seed=args.seed, **crop
     )
-    train_seen = InterHandDataset(root, "train", None, train=False, input_size=size)
+    train_seen = InterHandDataset(root, "train", None, train=False, **crop)
     # another dataset's validation split when asked: a mirrored training set's own val shares
     # its sampling, so the default's val is the clean test of a rule learnt on it
     val_root = root if args.val_data_root is None else prepare_data_root(args.val_data_root)
-    val = InterHandDataset(
-        val_root, "val", None, train=False, input_size=size, limit=args.val_images
-    )
+    val = InterHandDataset(val_root, "val", None, train=False, limit=args.val_images, **crop)
     train_batches = spread_batches(train_seen, args.train_images, layout)
     val_batches = spread_batches(val, len(val), layout)
     pairs = None
     if args.pairs:
         from render.synthetic_data.mirror_pairs import mirror_pairs
 
-        pairs = pair_batch(mirror_pairs(args.pairs, seed=args.seed), size)
+        pairs = pair_batch(mirror_pairs(args.pairs, seed=args.seed), size, aa)
     model = ChiralityProbe(size).to(memory_format=layout)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
 
@@ -225,8 +228,9 @@ def train_on_pairs(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)
     size, layout = args.input_size, torch.channels_last
-    right, left = pair_batch(mirror_pairs(args.train_pairs, seed=args.seed + 1), size)
-    held_out = pair_batch(mirror_pairs(max(args.pairs, 1), seed=args.seed), size)
+    aa = args.antialias
+    right, left = pair_batch(mirror_pairs(args.train_pairs, seed=args.seed + 1), size, aa)
+    held_out = pair_batch(mirror_pairs(max(args.pairs, 1), seed=args.seed), size, aa)
     images = torch.cat([right, left])
     labels = torch.cat([torch.full((len(right),), RIGHT_ONLY), torch.full((len(left),), LEFT_ONLY)])
     model = ChiralityProbe(size).to(memory_format=layout)
@@ -277,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--lr", type=positive_float, default=1e-3)
     ap.add_argument("--seed", type=count, default=0)
+    ap.add_argument(
+        "--antialias",
+        action=argparse.BooleanOptionalAction,
+        default=NetworkConfig.preset("cpu").antialias,
+        help="crop as the cpu preset does (default) or by one bilinear sample per pixel",
+    )
     args = ap.parse_args(argv)
     job = train_on_pairs if args.train_pairs else train_probe
     return run_main("chirality_probe", lambda: job(args), "the lines printed so far stand")

@@ -70,7 +70,12 @@ def overfit_datasets(cfg, data_root: Path, masks: Path | None):
     from digit.data.augment import AugmentSettings
     from digit.data.dataset import InterHandDataset
 
-    common = {"input_size": cfg.network.input_size, "seed": cfg.seed, "limit": cfg.train_limit}
+    common = {
+        "input_size": cfg.network.input_size,
+        "antialias": cfg.network.antialias,
+        "seed": cfg.seed,
+        "limit": cfg.train_limit,
+    }
     train_set = InterHandDataset(
         data_root, "train", masks, train=True, augment=AugmentSettings(enabled=False), **common
     )

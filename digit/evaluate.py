@@ -352,7 +352,13 @@ def run_evaluation(
             f"--reference: unknown {unknown[0]!r} (choose from {', '.join(REFERENCES)})"
         )
     dataset = InterHandDataset(
-        root, split, mask_file, train=False, limit=limit, input_size=net.config.input_size
+        root,
+        split,
+        mask_file,
+        train=False,
+        limit=limit,
+        input_size=net.config.input_size,
+        antialias=net.config.antialias,
     )
     if mask_file is not None and not getattr(dataset, "has_masks", True):
         mask_file = None

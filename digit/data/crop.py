@@ -31,6 +31,7 @@ from core.joints import HAND_JOINTS, NUM_JOINTS
 
 CROP_SIZE = 256  # network input, pixels
 LABEL_SIZE = 128  # segmentation target and logits, pixels
+MAX_SUPERSAMPLE = 4  # an antialiased warp averages at most 4 x 4 samples per output pixel
 
 Array = np.ndarray | torch.Tensor
 
@@ -133,12 +134,7 @@ def source_points(
 ) -> torch.Tensor:
     """Original-image position (x, y) sampled by every output pixel: (B, Ho, Wo, 2) float64.
     Pass it as `src` to `warp_image` / `warp_labels` to warp several maps by one affine."""
-    A = torch.as_tensor(np.asarray(A) if not _is_torch(A) else A, dtype=torch.float64)
-    A = A.to(device)
-    if A.ndim == 2:
-        A = A.expand(batch, 2, 3)
-    if A.shape != (batch, 2, 3):
-        raise DigitError(f"affine: expected (2, 3) or ({batch}, 2, 3), got {tuple(A.shape)}")
+    A = _batched_affine(A, batch, device)
     inv = invert_affine(A)
     ys = torch.arange(out_hw[0], dtype=torch.float64, device=device)
     xs = torch.arange(out_hw[1], dtype=torch.float64, device=device)
@@ -146,11 +142,58 @@ def source_points(
     return apply_affine(inv[:, None], grid.expand(batch, *grid.shape))
 
 
+def _batched_affine(A: Array, batch: int, device: torch.device | str) -> torch.Tensor:
+    A = torch.as_tensor(np.asarray(A) if not _is_torch(A) else A, dtype=torch.float64)
+    A = A.to(device)
+    if A.ndim == 2:
+        A = A.expand(batch, 2, 3)
+    if A.shape != (batch, 2, 3):
+        raise DigitError(f"affine: expected (2, 3) or ({batch}, 2, 3), got {tuple(A.shape)}")
+    return A
+
+
+def _supersampled_grid(
+    A: Array,
+    batch: int,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    k: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """`grid_sample` grid (B, Ho k, Wo k, 2) of the k x k cell centres of every output pixel's
+    square: grid index i at output coordinate (i + 0.5) / k - 0.5, mapped by A^-1 and
+    normalised for align_corners=True. One affine_grid call: `affine_grid(align_corners=False)`
+    puts index i at x_n = (2 i + 1) / (Wo k) - 1, i.e. output coordinate q = (x_n + 1) Wo / 2
+    - 0.5, so theta = E L D | E (L t_q + t) - 1 with A^-1 = [L | t], q = D x_n + t_q and the
+    input normalisation g = E p - 1 (float64, cast once)."""
+    inv = invert_affine(_batched_affine(A, batch, device))
+    (h, w), (ho, wo) = in_hw, out_hw
+    lin, t = inv[..., :2], inv[..., 2]
+    d = torch.tensor([wo / 2.0, ho / 2.0], dtype=torch.float64, device=device)
+    t_q = d - 0.5
+    e = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], dtype=torch.float64, device=device)
+    theta_lin = e[:, None] * lin * d[None, :]
+    theta_t = e * ((lin @ t_q[:, None])[..., 0] + t) - 1.0
+    theta = torch.cat([theta_lin, theta_t[..., None]], dim=-1).to(dtype)
+    return F.affine_grid(theta, [batch, 1, ho * k, wo * k], align_corners=False)
+
+
+def supersample_factor(A: Array) -> int:
+    """Samples per axis that an antialiased warp by the forward affine A (2, 3) takes in each
+    output pixel: the source pixels one output pixel spans, sqrt(|det| of A^-1's linear part),
+    rounded up, clipped to 1..MAX_SUPERSAMPLE. 1 where the warp enlarges (no aliasing)."""
+    linear = np.asarray(A, dtype=np.float64)[:2, :2]
+    span = 1.0 / np.sqrt(abs(np.linalg.det(linear)))
+    return int(np.clip(np.ceil(span - 1e-9), 1, MAX_SUPERSAMPLE))
+
+
 def warp_image(
     image: torch.Tensor,
     A: Array,
     out_size: int | tuple[int, int] = CROP_SIZE,
     src: torch.Tensor | None = None,
+    supersample: int = 1,
 ) -> torch.Tensor:
     """Bilinear warp of images (B, C, H, W) float by forward affines A (2, 3) or (B, 2, 3)
     (original -> output pixels) into (B, C, S, S) (or (B, C, Ho, Wo) for out_size (Ho, Wo)).
@@ -162,10 +205,23 @@ def warp_image(
     H - 1). The grid is computed in float64 and cast to the image's dtype (pass float64 images
     for sub-1e-5-pixel exactness). H, W >= 2. src: precomputed `source_points` (then A and
     out_size are not used).
+
+    supersample k > 1 antialiases a warp that shrinks (`supersample_factor`): each output pixel
+    is the mean of k x k bilinear samples spread over its square (`source_points`), a box
+    filter of the pixel's footprint, where k = 1 (the release, cv2.warpAffine) point-samples
+    and aliases fine texture once a crop pixel spans several image pixels. src must then be
+    the matching supersampled `source_points` (or None).
     """
     if image.ndim != 4:
         raise DigitError(f"image: expected B x C x H x W, got {tuple(image.shape)}")
     b, _, h, w = image.shape
+    k = int(supersample)
+    if k < 1:
+        raise DigitError(f"supersample: expected an integer >= 1, got {supersample!r}")
+    if k > 1:
+        grid = _supersampled_grid(A, b, (h, w), _size_hw(out_size), k, image.dtype, image.device)
+        out = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        return F.avg_pool2d(out, k)
     if src is None:
         src = source_points(A, b, _size_hw(out_size), image.device)
     scale = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], dtype=torch.float64, device=image.device)

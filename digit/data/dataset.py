@@ -58,6 +58,7 @@ from digit.data.crop import (
     apply_affine,
     crop_transform,
     source_points,
+    supersample_factor,
     swap_joint_hands,
     warp_image,
     warp_labels,
@@ -75,7 +76,8 @@ class InterHandDataset(Dataset):
     data_root: InterHand2.6M-layout folder (None: the synthetic default). split: train|val|test.
     masks: cache file or folder (None: `<data_root>/masks/masks_{split}.h5`).
     train: draw augmentation (when `augment.enabled`) and require the masks.
-    input_size: crop side S (labels S/2, heatmaps S/4). seed: augmentation seed.
+    input_size: crop side S (labels S/2, heatmaps S/4). antialias: sample the crop as the
+    mean over each pixel's square (`NetworkConfig.antialias`). seed: augmentation seed.
     limit: only the first `limit` images of data.json. skip_unreadable: replace unreadable
     samples (see the module doc); None = `train`.
     Attributes: split (InterHandSplit), mask_path (Path), has_masks (bool), epoch (int).
@@ -92,6 +94,7 @@ class InterHandDataset(Dataset):
         seed: int = 0,
         limit: int | None = None,
         skip_unreadable: bool | None = None,
+        antialias: bool = False,
     ) -> None:
         check_split(split)
         if input_size % 4:
@@ -104,6 +107,7 @@ class InterHandDataset(Dataset):
         self.skip_unreadable = train if skip_unreadable is None else bool(skip_unreadable)
         self.augment = augment if augment is not None else AugmentSettings()
         self.input_size = int(input_size)
+        self.antialias = bool(antialias)
         self.seed = int(seed)
         self.epoch = 0
         self.mask_path = mask_cache_path(masks, self.data_root, split)
@@ -232,7 +236,7 @@ class InterHandDataset(Dataset):
         A = crop_transform(rec.crop_box[0], s, aug.rot_deg, aug.scale, aug.shift, aug.flip)
         src = source_points(A, 1, (s, s))  # one sampling grid for the image and its mask
 
-        image = self._crop_image(i, rec.hw[0], src, aug)
+        image = self._crop_image(i, rec.hw[0], A, src, aug)
         joints = np.concatenate(
             [apply_affine(A, rec.joints_img[0]), rec.joints_cam[0, :, 2:3]], axis=-1
         )
@@ -268,9 +272,10 @@ class InterHandDataset(Dataset):
         }
 
     def _crop_image(
-        self, i: int, hw: np.ndarray, src: torch.Tensor, aug: AugmentParams
+        self, i: int, hw: np.ndarray, A: np.ndarray, src: torch.Tensor, aug: AugmentParams
     ) -> torch.Tensor:
-        """(3, S, S) float32 in [0, 1]: bilinear crop, colour gain and clip in 0..255, / 255."""
+        """(3, S, S) float32 in [0, 1]: bilinear crop (antialiased: `supersample_factor`
+        samples per axis), colour gain and clip in 0..255, / 255."""
         path = self.split.image_path(i)
         rgb = load_rgb(path)
         if rgb.shape[:2] != tuple(int(x) for x in hw):
@@ -279,7 +284,11 @@ class InterHandDataset(Dataset):
                 f"data.json says {int(hw[1])}x{int(hw[0])}"
             )
         pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(torch.float32)
-        crop = warp_image(pixels, None, src=src)[0]
+        k = supersample_factor(A) if self.antialias else 1
+        if k == 1:
+            crop = warp_image(pixels, None, src=src)[0]
+        else:
+            crop = warp_image(pixels, A, self.input_size, supersample=k)[0]
         if aug.gain != (1.0, 1.0, 1.0):
             crop = apply_color_gain(crop, aug.gain)
         return (crop / 255.0).clamp_(0.0, 1.0)  # clamp: bilinear rounding can pass 255 by ulps

@@ -21,6 +21,7 @@ from digit.data.crop import (
     crop_to_image,
     crop_transform,
     invert_affine,
+    supersample_factor,
     upsample_labels_nearest,
     warp_image,
     warp_labels,
@@ -86,9 +87,10 @@ def crop_batch(
     bboxes: list[np.ndarray | None],
     size: int,
     device: str | torch.device = "cpu",
+    antialias: bool = False,
 ) -> CropBatch:
     """Warp each RGB image (H, W, 3) uint8 to the S x S crop of its bbox (4,) [x, y, w, h]
-    (None: the whole image) and stack them."""
+    (None: the whole image) and stack them; antialias as `NetworkConfig.antialias`."""
     crops, affines, boxes, crop_boxes = [], [], [], []
     for image, bbox in zip(images, bboxes, strict=True):
         h, w = image.shape[:2]
@@ -96,7 +98,8 @@ def crop_batch(
         crop_box = crop_box_from_bbox(bbox)
         A = crop_transform(crop_box, size)
         pixels = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0
-        crops.append(warp_image(pixels, A, size))
+        k = supersample_factor(A) if antialias else 1
+        crops.append(warp_image(pixels, A, size, supersample=k))
         affines.append(A)
         boxes.append(bbox)
         crop_boxes.append(crop_box)
@@ -155,7 +158,7 @@ def predict_images(
     """Run `net` (eval mode) on RGB images (H, W, 3) uint8 as one batch; `bboxes`: each
     image's (4,) [x, y, w, h] hands box, None for the whole image."""
     device = next(net.parameters()).device
-    batch = crop_batch(images, bboxes, net.config.input_size, device)
+    batch = crop_batch(images, bboxes, net.config.input_size, device, net.config.antialias)
     return undo_crops(run_network(net, batch.crops), batch)
 
 

@@ -202,7 +202,13 @@ def _predict_all(
         for start in range(0, len(images), batch_size):
             todo = range(start, min(start + batch_size, len(images)))
             pixels = [load_rgb(images[i]) for i in todo]
-            batch = crop_batch(pixels, [boxes[i] for i in todo], net.config.input_size, device)
+            batch = crop_batch(
+                pixels,
+                [boxes[i] for i in todo],
+                net.config.input_size,
+                device,
+                net.config.antialias,
+            )
             tic = time.perf_counter()
             output = run_network(net, batch.crops)
             network_s += time.perf_counter() - tic

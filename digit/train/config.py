@@ -56,8 +56,9 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "save_every": 100,
     },
     # Learns in minutes on 2 CPU cores: pretrained backbone, fresh layers at 3x its rate with
-    # warm-up and a cosine decay over the run, and the heatmap term (not the release's: 300
-    # steps reach 64 mm instead of 80, BENCHMARKS.md); `make demo` runs a fixed step count.
+    # warm-up and a cosine decay over the run, the heatmap term (not the release's: 300 steps
+    # reach 64 mm instead of 80, BENCHMARKS.md) and no in-plane rotation; antialiased 64 px
+    # crops are its network's (`NETWORK_PRESETS`); `make demo` runs a fixed step count.
     "cpu": {
         "loss_average": "valid",
         "batch_size": 16,
@@ -69,6 +70,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "warmup_steps": 20,
         "min_lr_ratio": 0.02,
         "weight_heatmap": 1.0,
+        "augment_rotation": 0.0,
         "epochs": 1000,
         "max_steps": 20_000,
         "amp": "auto",
@@ -106,10 +108,18 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "than the resolution (BENCHMARKS.md)",
         "head_width": "quarter-width S', fusion UNet and global head: at 64 px they, not the "
         "backbone, cost most of a step",
+        "antialias": "a 64 px crop pixel spans 2-4 image pixels; their mean instead of one "
+        "bilinear sample (the release's, which enlarges at 256 px on InterHand2.6M) took the "
+        "1,600-step demo from 54.8 to 51.1 mm test MPJPE (BENCHMARKS.md)",
         "loss_average": "valid elements only: the loss of a batch does not depend on how "
         "many of its joints are invalid",
         "weight_heatmap": "a Gaussian target for each joint's heatmap: soft-argmax alone gives "
         "a broad map a weak pull (300 steps: 64 mm instead of 80)",
+        "augment_rotation": "no in-plane rotation (shift, scale, flip and colour as released): "
+        "turns of up to 90 degrees make the 64 px task harder than minutes can learn; without "
+        "them the 1,600-step demo went from 51.1 to 48.7 mm test MPJPE (antialiased crops) and "
+        "from 54.8 to 53.2 (plain ones), and right vs left leaves chance in the probe "
+        "(BENCHMARKS.md)",
         "batch_size": "16 images per step: more updates within the budget",
         "grad_accum": "one pass per step",
         "num_workers": "one loader process beside the training process on 2 cores",

@@ -180,7 +180,11 @@ def default_datasets(cfg: TrainConfig, paths: DataPaths) -> tuple[Any, Any | Non
     from digit.data.augment import AugmentSettings
     from digit.data.dataset import InterHandDataset
 
-    common = {"input_size": cfg.network.input_size, "seed": cfg.seed}
+    common = {
+        "input_size": cfg.network.input_size,
+        "antialias": cfg.network.antialias,
+        "seed": cfg.seed,
+    }
     train_set = InterHandDataset(
         paths.data_root,
         "train",
