@@ -89,6 +89,7 @@ def scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -
 
 AUGMENTS = {
     "release": AugmentSettings(),
+    "cpu": AugmentSettings(rot_factor_deg=0.0),  # the cpu preset's: the release's, no rotation
     "flip": AugmentSettings(shift=0.0, scale_factor=0.0, rot_prob=0.0, color_gain=(1.0, 1.0)),
     "none": AugmentSettings(enabled=False),
 }

@@ -90,3 +90,16 @@ def test_training_on_mirror_pairs_prints_scores_of_seen_and_held_out_pairs(capsy
         assert r["pairs"] == 2 and r["train_pairs"] == 3
         assert 0.0 <= r["pair_both_correct"] <= min(r["pair_right_correct"], r["pair_left_correct"])
     assert "loss" in rows[-1]
+
+
+def test_cpu_augmentation_is_the_cpu_presets():
+    from benchmarks.chirality_probe import AUGMENTS
+    from digit.data.augment import AugmentSettings
+    from digit.train.config import TrainConfig
+
+    cfg = TrainConfig.preset_config("cpu")
+    # what digit.train.loop.default_datasets builds for the preset
+    assert AUGMENTS["cpu"] == AugmentSettings(
+        enabled=cfg.augment, rot_factor_deg=cfg.augment_rotation
+    )
+    assert AUGMENTS["cpu"] != AUGMENTS["release"]
