@@ -3,7 +3,7 @@
     python -m benchmarks.chirality_probe [--data-root DIR] [--masks DIR] [--input-size 64]
                                          [--steps 1500] [--every 300] [--augment release]
                                          [--train-images 800] [--val-images N] [--pairs 200]
-                                         [--train-pairs N]
+                                         [--train-pairs N] [--augment cpu] [--no-antialias]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
@@ -11,7 +11,9 @@ that keeps the spatial layout until the last pooling, and a linear layer over th
 (right hand only, left hand only, both). Cross-entropy, AdamW, a cosine schedule over
 `--steps` counted steps (so a run's numbers do not depend on the machine's load), the training
 split with the release's augmentation (a flip mirrors the picture and swaps the label, so every
-right hand is also seen as a left one), with flips only, or with none. Every `--every` steps,
+right hand is also seen as a left one), the `cpu` preset's (the release's without rotation),
+flips only, or none. Crops are antialiased as the `cpu` preset's are (`--no-antialias`: one
+bilinear sample per pixel, as every run before 2026-12-05 evening). Every `--every` steps,
 one JSON line: step, training loss, and the scores on two sets of unaugmented images: training
 images spread over every capture ("train_*": can the probe fit what it sees?) and the validation
 split (unseen subjects: does it generalise?). Scores: the 3-class accuracy, "two hands or one",

@@ -220,3 +220,14 @@ def test_pickled_code_never_runs(tmp_path):
     with pytest.raises(DigitError):
         load_network(bare)
     assert not marker.exists()
+
+
+def test_antialias_is_recorded_and_older_checkpoints_read_as_point_sampled(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, _tiny_net(antialias=True))
+    assert load_network(path)[0].config.antialias is True
+    # a checkpoint written before the flag existed: its crops were single bilinear samples
+    ckpt = torch.load(path, weights_only=True)
+    older = {k: v for k, v in ckpt["network_config"].items() if k != "antialias"}
+    torch.save(dict(ckpt, network_config=older), path)
+    assert load_network(path)[0].config.antialias is False
