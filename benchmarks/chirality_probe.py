@@ -121,7 +121,7 @@ def pair_batch(
         for p in pairs:
             picture = torch.from_numpy(getattr(p, side)).permute(2, 0, 1)[None].float()
             A = crop_transform(p.crop_box, size)
-            k = supersample_factor(A) if antialias else 1
+            k = supersample_factor(A, antialias)
             crops.append(warp_image(picture, A, size, supersample=k)[0])
         out.append(torch.stack(crops).clamp(0, 255) / 255.0)
     return out[0], out[1]

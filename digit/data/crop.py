@@ -179,10 +179,13 @@ def _supersampled_grid(
     return F.affine_grid(theta, [batch, 1, ho * k, wo * k], align_corners=False)
 
 
-def supersample_factor(A: Array) -> int:
+def supersample_factor(A: Array, antialias: bool = True) -> int:
     """Samples per axis that an antialiased warp by the forward affine A (2, 3) takes in each
     output pixel: the source pixels one output pixel spans, sqrt(|det| of A^-1's linear part),
-    rounded up, clipped to 1..MAX_SUPERSAMPLE. 1 where the warp enlarges (no aliasing)."""
+    rounded up, clipped to 1..MAX_SUPERSAMPLE. 1 where the warp enlarges (no aliasing), and
+    1 without `antialias` (`NetworkConfig.antialias`: the release's single sample)."""
+    if not antialias:
+        return 1
     linear = np.asarray(A, dtype=np.float64)[:2, :2]
     span = 1.0 / np.sqrt(abs(np.linalg.det(linear)))
     return int(np.clip(np.ceil(span - 1e-9), 1, MAX_SUPERSAMPLE))
@@ -207,10 +210,10 @@ def warp_image(
     out_size are not used).
 
     supersample k > 1 antialiases a warp that shrinks (`supersample_factor`): each output pixel
-    is the mean of k x k bilinear samples spread over its square (`source_points`), a box
-    filter of the pixel's footprint, where k = 1 (the release, cv2.warpAffine) point-samples
-    and aliases fine texture once a crop pixel spans several image pixels. src must then be
-    the matching supersampled `source_points` (or None).
+    is the mean of k x k bilinear samples at the centres of the k x k cells its square splits
+    into (a box filter of the pixel's footprint), where k = 1 (the release, cv2.warpAffine)
+    point-samples and aliases fine texture once a crop pixel spans several image pixels. Its
+    grid comes from A in one `affine_grid` call in the image's dtype; src is not used.
     """
     if image.ndim != 4:
         raise DigitError(f"image: expected B x C x H x W, got {tuple(image.shape)}")

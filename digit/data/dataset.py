@@ -284,7 +284,7 @@ class InterHandDataset(Dataset):
                 f"data.json says {int(hw[1])}x{int(hw[0])}"
             )
         pixels = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(torch.float32)
-        k = supersample_factor(A) if self.antialias else 1
+        k = supersample_factor(A, self.antialias)
         if k == 1:
             crop = warp_image(pixels, None, src=src)[0]
         else:

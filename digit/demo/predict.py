@@ -98,7 +98,7 @@ def crop_batch(
         crop_box = crop_box_from_bbox(bbox)
         A = crop_transform(crop_box, size)
         pixels = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255.0
-        k = supersample_factor(A) if antialias else 1
+        k = supersample_factor(A, antialias)
         crops.append(warp_image(pixels, A, size, supersample=k))
         affines.append(A)
         boxes.append(bbox)
