@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(tmp)
         root = args.data_root or synthetic_default_annotations(work)
         end_to_end(root, args.split, work / "warm.h5")  # numba's cache, first imports
+        stage_times(root, args.split, limit=PIECE)  # rasterize_labels too: no compile timed
         runs = []
         for k in range(args.repeats):
             r = one_repeat(root, args.split, work)

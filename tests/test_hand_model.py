@@ -19,6 +19,7 @@ from render.hand_model import (
     fix_left_shapedirs,
     ih_joint_regressor,
     seal_faces,
+    skin_vertices,
     wrist_boundary_loop,
 )
 from render.mano import load_mano_pickle
@@ -119,6 +120,24 @@ def open_box():
         ]
     )
     return faces
+
+
+def test_skin_vertices_equals_a_per_vertex_loop():
+    """Reference: for each image and vertex, (sum_j w_vj T_bj) @ [v, 1], written as loops."""
+    rng = np.random.default_rng(3)
+    b, v, j = 3, 5, 4
+    weights = rng.dirichlet(np.ones(j), size=v)
+    transforms = rng.normal(size=(b, j, 4, 4))
+    transforms[:, :, 3] = [0.0, 0.0, 0.0, 1.0]
+    v_posed = rng.normal(size=(b, v, 3))
+    expected = np.zeros((b, v, 3))
+    for i in range(b):
+        for k in range(v):
+            blended = sum(weights[k, m] * transforms[i, m] for m in range(j))
+            expected[i, k] = (blended @ np.append(v_posed[i, k], 1.0))[:3]
+    got = skin_vertices(*(torch.from_numpy(a) for a in (weights, transforms, v_posed)))
+    assert got.shape == (b, v, 3)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_boundary_and_seal_on_hand_made_box():
