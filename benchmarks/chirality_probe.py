@@ -1,6 +1,6 @@
 """Can the `cpu` network's backbone learn to tell a right hand from a left one?
 
-    python -m benchmarks.chirality_probe [--data-root DIR] [--masks DIR] [--input-size 64]
+    python -m benchmarks.chirality_probe [--data-root DIR] [--masks DIR] [--input-size 96]
                                          [--steps 1500] [--every 300] [--augment release]
                                          [--train-images 800] [--val-images N] [--pairs 200]
                                          [--train-pairs N] [--augment cpu] [--no-antialias]
@@ -271,7 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="score this dataset's val split (default: --data-root)",
     )
-    ap.add_argument("--input-size", type=positive_int, default=64)
+    ap.add_argument(
+        "--input-size",
+        type=positive_int,
+        default=NetworkConfig.preset("cpu").input_size,
+        help="crop side in pixels (default: the cpu preset's, the demo's input size)",
+    )
     ap.add_argument("--steps", type=positive_int, default=1500, help="optimizer steps")
     ap.add_argument("--every", type=positive_int, default=300, help="steps between validations")
     ap.add_argument("--augment", choices=sorted(AUGMENTS), default="release")

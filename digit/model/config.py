@@ -44,15 +44,17 @@ NETWORK_PRESETS: dict[str, dict[str, object]] = {
     "cpu": {
         "backbone": "efficientnet_lite0_fpn",
         "backbone_weights": "package:efficientnet-lite0",
-        # by measurement on 2 cores: 0.6 steps of 16 images/s at 64 px, 0.18 at 128 px; on a
-        # minutes-long budget the number of updates matters more than the resolution
-        "input_size": 64,
+        # 96 px: with the quarter-width heads a step costs 1.7x that of 64 px on 2 cores, and
+        # far-apart interacting hands, small in a crop that holds both, need the pixels: 1,300
+        # steps at 96 px beat 1,600 at 64 (BENCHMARKS.md, "96 px crops")
+        "input_size": 96,
         # the hand-sized layers after the backbone cost ~80 % of a step at 64 px: at 0.25 a
         # step takes ~0.65 s instead of ~1.7 s, and 600 steps reach val MPJPE 69 mm in 6.5 min
-        # (the full-width network needs ~17 min for as many steps; BENCHMARKS.md)
+        # (the full-width network needs ~17 min for as many steps; BENCHMARKS.md); half width
+        # learned slower within the demo's steps (val 62.4 against 56.8 mm at step 900)
         "head_width": 0.25,
-        # a 64 px crop pixel spans 2-4 image pixels: averaging them instead of picking one
-        # (aliasing) took the 1,600-step demo from 54.8 to 51.1 mm on the test split
+        # a small crop's pixel spans 2-4 image pixels: averaging them instead of picking one
+        # (aliasing) took the 1,600-step demo at 64 px from 54.8 to 51.1 mm on the test split
         "antialias": True,
     },
 }

@@ -57,7 +57,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     },
     # Learns in minutes on 2 CPU cores: pretrained backbone, fresh layers at 3x its rate with
     # warm-up and a cosine decay over the run, the heatmap term (not the release's: 300 steps
-    # reach 64 mm instead of 80, BENCHMARKS.md) and no in-plane rotation; antialiased 64 px
+    # reach 64 mm instead of 80, BENCHMARKS.md) and no in-plane rotation; antialiased 96 px
     # crops are its network's (`NETWORK_PRESETS`); `make demo` runs a fixed step count.
     "cpu": {
         "loss_average": "valid",
@@ -75,7 +75,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "max_steps": 20_000,
         "amp": "auto",
         "log_every": 20,
-        "eval_every": 150,
+        "eval_every": 300,
         "save_every": 250,
     },
 }
@@ -104,8 +104,10 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "backbone": "EfficientNet-Lite0 with a stride-4 neck: ImageNet weights ship in a pip "
         "package, and it is several times cheaper than HRNet-W32 on a CPU",
         "backbone_weights": "ImageNet-pretrained: minutes of training cannot learn features",
-        "input_size": "64 px: on a minutes-long budget the number of updates matters more "
-        "than the resolution (BENCHMARKS.md)",
+        "input_size": "96 px: 7 x fewer pixels than the release's 256 for a CPU budget; at 64 "
+        "px each hand of a far-apart pair is a few pixels wide. 1,200 steps at 96 px reached "
+        "46.4 mm test MPJPE where 1,600 at 64 px reached 48.7, in about the same time "
+        "(BENCHMARKS.md, '96 px crops')",
         "head_width": "quarter-width S', fusion UNet and global head: at 64 px they, not the "
         "backbone, cost most of a step",
         "antialias": "a 64 px crop pixel spans 2-4 image pixels; their mean instead of one "
