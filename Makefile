@@ -40,7 +40,7 @@ check-default: install
 # curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The
 # training counts steps, not minutes, and runs on DEMO_THREADS threads, so the model does not
 # depend on the machine's load or core count; the time it took is printed at the end. 1,200
-# steps of the 96 px preset: about 10 of the demo's 13 minutes on the quiet 2-core machine;
+# steps of the 96 px preset: 9 min 17 s of the demo's 11 min 27 s on the quiet 2-core machine;
 # 1,300 scored the same (46.4 mm test MPJPE), 1,600 scored 45.0 but take 14 minutes alone
 # (BENCHMARKS.md, "96 px crops").
 DEMO_STEPS ?= 1200
