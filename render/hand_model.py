@@ -199,8 +199,8 @@ def skin_vertices(
         one (V, J) x (J, B * 12) product, and each vertex's 3 x 4 matrix is applied element by
         element: the sums of smplx's ``lbs`` (the same bits on the synthetic model), without
         its batched products over an expanded weight tensor and over V x B tiny 4 x 4
-        matrices; a 32-frame float64 forward on one CPU thread takes 2.3 ms instead of about
-        3.2 (BENCHMARKS.md).
+        matrices: on one CPU thread, a whole 32-frame float64 forward with it took 2.25-2.37
+        ms where smplx's ``lbs`` alone took 2.9-3.0 (BENCHMARKS.md, 2026-12-06).
     """
     b, j = transforms.shape[:2]
     rows = transforms[:, :, :3, :].permute(1, 0, 2, 3).reshape(j, b * 12)

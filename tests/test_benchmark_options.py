@@ -67,6 +67,21 @@ def _no_work(*_args, **_kwargs):
     raise AssertionError("the long work started before the bad option was found")
 
 
+def test_build_stages_with_a_missing_data_root_is_one_line_and_exit_1(tmp_path):
+    missing = tmp_path / "nope"
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_build_stages", "--data-root", str(missing)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        f"bench_build_stages: error: {missing}: data root not found (expected an "
+        "InterHand2.6M-layout folder)"
+    ]
+
+
 def test_ablation_checks_its_folders_before_training(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ablation, "prepare_data", _no_work)
     (tmp_path / "a_file").write_text("x")

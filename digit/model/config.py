@@ -44,9 +44,9 @@ NETWORK_PRESETS: dict[str, dict[str, object]] = {
     "cpu": {
         "backbone": "efficientnet_lite0_fpn",
         "backbone_weights": "package:efficientnet-lite0",
-        # 96 px: with the quarter-width heads a step costs 1.7x that of 64 px on 2 cores, and
-        # far-apart interacting hands, small in a crop that holds both, need the pixels: 1,300
-        # steps at 96 px beat 1,600 at 64 (BENCHMARKS.md, "96 px crops")
+        # 96 px: with the quarter-width heads a training step costs ~1.8x that of 64 px on 2
+        # cores, and far-apart interacting hands, small in a crop that holds both, need the
+        # pixels: 1,200 steps at 96 px beat 1,600 at 64 (BENCHMARKS.md, "96 px crops")
         "input_size": 96,
         # the hand-sized layers after the backbone cost ~80 % of a step at 64 px: at 0.25 a
         # step takes ~0.65 s instead of ~1.7 s, and 600 steps reach val MPJPE 69 mm in 6.5 min
