@@ -4,6 +4,7 @@
                                          [--steps 1500] [--every 300] [--augment release]
                                          [--train-images 800] [--val-images N] [--pairs 200]
                                          [--train-pairs N] [--augment cpu] [--no-antialias]
+                                         [--canonical]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
@@ -25,7 +26,9 @@ classifier does).
 
 With `--train-pairs N` the probe trains on N mirror pairs instead of the training split (the
 question "is the cue in a 64 px picture at all?", with the outline no help): see
-`train_on_pairs`.
+`train_on_pairs`. With `--canonical` every crop, trained on and scored, is first turned so that
+its hand points up (`upright`, from the annotated wrist and middle-finger base): an oracle that
+asks the question without the in-plane orientation.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import torch
 from torch import nn
 
 from benchmarks.options import Parser, count, positive_float, positive_int, run_main
+from core.joints import HAND_JOINTS, RIGHT_ROOT
 from core.progress import progress
 from digit.data.augment import AugmentSettings
 from digit.data.dataset import InterHandDataset, collate, make_loader, set_loader_epoch
@@ -47,6 +51,7 @@ from digit.model import DigitNet, NetworkConfig
 from render.synthetic_data.default import prepare_data_root
 
 RIGHT_ONLY, LEFT_ONLY, BOTH = 0, 1, 2
+MIDDLE_BASE = 11  # middle1 in one hand's skeleton.txt order (core.joints.HAND_JOINT_NAMES)
 
 
 def hand_class(hand_type: torch.Tensor) -> torch.Tensor:
@@ -97,14 +102,53 @@ AUGMENTS = {
 }
 
 
-def spread_batches(dataset: InterHandDataset, n: int, layout) -> list[tuple]:
+def upright(
+    image: torch.Tensor, joints_hm: torch.Tensor, joint_valid: torch.Tensor, hand_type: torch.Tensor
+) -> torch.Tensor:
+    """Each crop rotated about its centre so that its hand points up: the direction from the
+    wrist to the middle finger's base (annotated joints) becomes the crop's -y. The right
+    hand's joints where the right hand is present, else the left's; crops whose two joints are
+    not both valid stay as they are; corners outside the crop are black. An oracle (it reads
+    the annotation) that removes the in-plane orientation from the question.
+
+    image (B, 3, S, S); joints_hm (B, 42, 3) (x, y in any units proportional to crop pixels);
+    joint_valid (B, 42) bool; hand_type (B, 2) (right, left) presence. Returns (B, 3, S, S).
+    """
+    offset = torch.where(hand_type[:, 0] > 0, 0, HAND_JOINTS)
+    rows = torch.arange(len(image))
+    wrist, base = offset + RIGHT_ROOT, offset + MIDDLE_BASE
+    d = joints_hm[rows, base, :2] - joints_hm[rows, wrist, :2]
+    norm = d.norm(dim=1)
+    ok = joint_valid[rows, base] & joint_valid[rows, wrist] & torch.isfinite(norm) & (norm > 0)
+    # affine_grid maps output to input coordinates: the output's (0, -1) must land on d / |d|
+    sin = torch.where(ok, d[:, 0] / norm.clamp_min(1e-12), 0.0)
+    cos = torch.where(ok, -d[:, 1] / norm.clamp_min(1e-12), 1.0)
+    theta = torch.zeros(len(image), 2, 3, dtype=image.dtype)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+    grid = nn.functional.affine_grid(theta, list(image.shape), align_corners=False)
+    return nn.functional.grid_sample(image, grid, align_corners=False)
+
+
+def batch_pictures(b, canonical: bool) -> torch.Tensor:
+    """A batch's crops, turned `upright` with `canonical`."""
+    if not canonical:
+        return b.image
+    t = b.targets
+    return upright(b.image, t.joints_hm, t.joint_valid, t.hand_type)
+
+
+def spread_batches(
+    dataset: InterHandDataset, n: int, layout, canonical: bool = False
+) -> list[tuple]:
     """Up to n images spread evenly over a split (every capture, not the first few), unaugmented,
-    as (image, 3-class label) batches of 64."""
+    as (image, 3-class label) batches of 64 (turned `upright` with `canonical`)."""
     index = np.unique(np.linspace(0, len(dataset) - 1, min(n, len(dataset))).round().astype(int))
     out = []
     for start in range(0, len(index), 64):
         b = collate([dataset[int(i)] for i in index[start : start + 64]])
-        out.append((b.image.contiguous(memory_format=layout), hand_class(b.targets.hand_type)))
+        x = batch_pictures(b, canonical)
+        out.append((x.contiguous(memory_format=layout), hand_class(b.targets.hand_type)))
     return out
 
 
@@ -171,10 +215,10 @@ def train_probe(args: argparse.Namespace) -> None:
     # its sampling, so the default's val is the clean test of a rule learnt on it
     val_root = root if args.val_data_root is None else prepare_data_root(args.val_data_root)
     val = InterHandDataset(val_root, "val", None, train=False, limit=args.val_images, **crop)
-    train_batches = spread_batches(train_seen, args.train_images, layout)
-    val_batches = spread_batches(val, len(val), layout)
+    train_batches = spread_batches(train_seen, args.train_images, layout, args.canonical)
+    val_batches = spread_batches(val, len(val), layout, args.canonical)
     pairs = None
-    if args.pairs:
+    if args.pairs and not args.canonical:  # pairs carry no joints to turn them upright
         from render.synthetic_data.mirror_pairs import mirror_pairs
 
         pairs = pair_batch(mirror_pairs(args.pairs, seed=args.seed), size, aa)
@@ -196,7 +240,7 @@ def train_probe(args: argparse.Namespace) -> None:
             for b in loader:
                 for group in opt.param_groups:
                     group["lr"] = learning_rate(step, args.steps, args.lr)
-                x = b.image.contiguous(memory_format=layout)
+                x = batch_pictures(b, args.canonical).contiguous(memory_format=layout)
                 loss = nn.functional.cross_entropy(model(x), hand_class(b.targets.hand_type))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -295,7 +339,15 @@ def main(argv: list[str] | None = None) -> int:
         default=NetworkConfig.preset("cpu").antialias,
         help="crop as the cpu preset does (default) or by one bilinear sample per pixel",
     )
+    ap.add_argument(
+        "--canonical",
+        action="store_true",
+        help="turn every crop upright by its annotated wrist and middle-finger base (an oracle: "
+        "the question without the in-plane orientation; mirror pairs are not scored)",
+    )
     args = ap.parse_args(argv)
+    if args.canonical and args.train_pairs:
+        ap.error("--canonical: not with --train-pairs (pairs carry no joints)")
     job = train_on_pairs if args.train_pairs else train_probe
     return run_main("chirality_probe", lambda: job(args), "the lines printed so far stand")
 

@@ -103,3 +103,48 @@ def test_cpu_augmentation_is_the_cpu_presets():
         enabled=cfg.augment, rot_factor_deg=cfg.augment_rotation
     )
     assert AUGMENTS["cpu"] != AUGMENTS["release"]
+
+
+def _blob_picture(size: int, x: float, y: float) -> torch.Tensor:
+    """(1, 3, size, size) with a Gaussian blob centred at pixel (x, y) (pixel centres at
+    integers)."""
+    v, u = torch.meshgrid(torch.arange(float(size)), torch.arange(float(size)), indexing="ij")
+    blob = torch.exp(-((u - x) ** 2 + (v - y) ** 2) / (2 * 1.5**2))
+    return blob.expand(1, 3, size, size).clone()
+
+
+def _centroid(picture: torch.Tensor) -> tuple[float, float]:
+    p = picture[0, 0]
+    v, u = torch.meshgrid(
+        torch.arange(p.shape[0] * 1.0), torch.arange(p.shape[1] * 1.0), indexing="ij"
+    )
+    return float((p * u).sum() / p.sum()), float((p * v).sum() / p.sum())
+
+
+def test_upright_turns_the_wrist_to_middle_base_direction_up():
+    import math
+
+    from benchmarks.chirality_probe import MIDDLE_BASE, upright
+    from core.joints import HAND_JOINTS, RIGHT_ROOT
+
+    size, r = 41, 10.0
+    c = (size - 1) / 2  # the crop's centre, pixel centres at integers
+    for side in (0, 1):
+        for angle in (0.0, 30.0, 90.0, 135.0, 200.0, -60.0):
+            d = (math.cos(math.radians(angle)), math.sin(math.radians(angle)))
+            picture = _blob_picture(size, c + r * d[0], c + r * d[1])
+            joints = torch.zeros(1, 42, 3)
+            valid = torch.zeros(1, 42, dtype=torch.bool)
+            off = side * HAND_JOINTS
+            # wrist anywhere, the base 3 units along d: only the direction counts
+            joints[0, off + RIGHT_ROOT, :2] = torch.tensor([5.0, 7.0])
+            joints[0, off + MIDDLE_BASE, :2] = torch.tensor([5.0 + 3 * d[0], 7.0 + 3 * d[1]])
+            valid[0, [off + RIGHT_ROOT, off + MIDDLE_BASE]] = True
+            hand_type = torch.tensor([[1.0 - side, float(side)]])
+            u, v = _centroid(upright(picture, joints, valid, hand_type))
+            assert abs(u - c) < 0.3 and abs(v - (c - r)) < 0.3, (side, angle, u, v)
+    # a crop without both joints stays as it is
+    picture = _blob_picture(size, c + r, c)
+    hand_type = torch.tensor([[1.0, 0.0]])
+    same = upright(picture, torch.zeros(1, 42, 3), torch.zeros(1, 42, dtype=torch.bool), hand_type)
+    assert torch.allclose(same, picture, atol=1e-5)
