@@ -4,7 +4,7 @@
                                          [--steps 1500] [--every 300] [--augment release]
                                          [--train-images 800] [--val-images N] [--pairs 200]
                                          [--train-pairs N] [--augment cpu] [--no-antialias]
-                                         [--canonical]
+                                         [--canonical rotate|hand]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
@@ -13,7 +13,8 @@ that keeps the spatial layout until the last pooling, and a linear layer over th
 `--steps` counted steps (so a run's numbers do not depend on the machine's load), the training
 split with the release's augmentation (a flip mirrors the picture and swaps the label, so every
 right hand is also seen as a left one), the `cpu` preset's (the release's without rotation),
-flips only, or none. Crops are antialiased as the `cpu` preset's are (`--no-antialias`: one
+its two halves with flips (`box`: shift and scale; `colour`: the per-channel gain), flips
+only, or none. Crops are antialiased as the `cpu` preset's are (`--no-antialias`: one
 bilinear sample per pixel, as every run before 2026-12-05 evening). Every `--every` steps,
 one JSON line: step, training loss, and the scores on two sets of unaugmented images: training
 images spread over every capture ("train_*": can the probe fit what it sees?) and the validation
@@ -26,9 +27,10 @@ classifier does).
 
 With `--train-pairs N` the probe trains on N mirror pairs instead of the training split (the
 question "is the cue in a 64 px picture at all?", with the outline no help): see
-`train_on_pairs`. With `--canonical` every crop, trained on and scored, is first turned so that
-its hand points up (`upright`, from the annotated wrist and middle-finger base): an oracle that
-asks the question without the in-plane orientation.
+`train_on_pairs`. With `--canonical rotate` every crop, trained on and scored, is first turned so
+that its hand points up (`upright`, from the annotated wrist and middle-finger base), with
+`--canonical hand` also centred on the hand and sized to it: oracles that ask the question
+without the in-plane orientation (and without the box's jitter).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from core.progress import progress
 from digit.data.augment import AugmentSettings
 from digit.data.dataset import InterHandDataset, collate, make_loader, set_loader_epoch
 from digit.model import DigitNet, NetworkConfig
+from digit.model.config import FEATURE_STRIDE
 from render.synthetic_data.default import prepare_data_root
 
 RIGHT_ONLY, LEFT_ONLY, BOTH = 0, 1, 2
@@ -98,48 +101,83 @@ AUGMENTS = {
     "release": AugmentSettings(),
     "cpu": AugmentSettings(rot_factor_deg=0.0),  # the cpu preset's: the release's, no rotation
     "flip": AugmentSettings(shift=0.0, scale_factor=0.0, rot_prob=0.0, color_gain=(1.0, 1.0)),
+    # the cpu preset's split in two: box jitter (shift, scale) and flips; colour gain and flips
+    "box": AugmentSettings(rot_prob=0.0, color_gain=(1.0, 1.0)),
+    "colour": AugmentSettings(shift=0.0, scale_factor=0.0, rot_prob=0.0),
     "none": AugmentSettings(enabled=False),
 }
 
 
-def upright(
-    image: torch.Tensor, joints_hm: torch.Tensor, joint_valid: torch.Tensor, hand_type: torch.Tensor
-) -> torch.Tensor:
-    """Each crop rotated about its centre so that its hand points up: the direction from the
-    wrist to the middle finger's base (annotated joints) becomes the crop's -y. The right
-    hand's joints where the right hand is present, else the left's; crops whose two joints are
-    not both valid stay as they are; corners outside the crop are black. An oracle (it reads
-    the annotation) that removes the in-plane orientation from the question.
+CANONICAL = ("none", "rotate", "hand")
 
-    image (B, 3, S, S); joints_hm (B, 42, 3) (x, y in any units proportional to crop pixels);
-    joint_valid (B, 42) bool; hand_type (B, 2) (right, left) presence. Returns (B, 3, S, S).
+
+def upright(
+    image: torch.Tensor,
+    joints_hm: torch.Tensor,
+    joint_valid: torch.Tensor,
+    hand_type: torch.Tensor,
+    frame: str = "rotate",
+) -> torch.Tensor:
+    """Each crop resampled in its hand's frame, from annotated joints (an oracle that removes
+    the in-plane orientation, and with "hand" the position and size too, from the question).
+
+    The hand: the right one where it is present, else the left. frame "rotate": the crop turned
+    about its centre so that the direction from the wrist to the middle finger's base becomes
+    the crop's -y (up); "hand": the same turn about the centre of the hand's valid joints, and
+    the crop's half-side set to 1.2 x the largest distance of a valid joint from that centre
+    (undoes a box's shift and scale). Crops whose wrist or middle base is not valid stay as
+    they are; parts outside the input are black.
+
+    image (B, 3, S, S); joints_hm (B, 42, 3) heatmap units (crop pixel / 4, pixel centres at
+    integers); joint_valid (B, 42) bool; hand_type (B, 2) (right, left) presence.
+    Returns (B, 3, S, S).
     """
+    if frame not in CANONICAL[1:]:
+        raise ValueError(f"upright: frame {frame!r}, expected one of {CANONICAL[1:]}")
+    size = image.shape[-1]
     offset = torch.where(hand_type[:, 0] > 0, 0, HAND_JOINTS)
     rows = torch.arange(len(image))
     wrist, base = offset + RIGHT_ROOT, offset + MIDDLE_BASE
-    d = joints_hm[rows, base, :2] - joints_hm[rows, wrist, :2]
+    # normalised coordinates of grid_sample (align_corners False): the crop spans -1..1
+    xy = (joints_hm[..., :2].double() * FEATURE_STRIDE + 0.5) * (2.0 / size) - 1.0
+    d = xy[rows, base] - xy[rows, wrist]
     norm = d.norm(dim=1)
     ok = joint_valid[rows, base] & joint_valid[rows, wrist] & torch.isfinite(norm) & (norm > 0)
     # affine_grid maps output to input coordinates: the output's (0, -1) must land on d / |d|
     sin = torch.where(ok, d[:, 0] / norm.clamp_min(1e-12), 0.0)
     cos = torch.where(ok, -d[:, 1] / norm.clamp_min(1e-12), 1.0)
-    theta = torch.zeros(len(image), 2, 3, dtype=image.dtype)
-    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
-    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
-    grid = nn.functional.affine_grid(theta, list(image.shape), align_corners=False)
+    scale = torch.ones_like(norm)
+    centre = torch.zeros_like(d)
+    if frame == "hand":
+        hand = torch.stack([xy[k, int(offset[k]) : int(offset[k]) + HAND_JOINTS] for k in rows])
+        valid = torch.stack(
+            [joint_valid[k, int(offset[k]) : int(offset[k]) + HAND_JOINTS] for k in rows]
+        )
+        valid = valid & torch.isfinite(hand).all(-1)
+        count = valid.sum(1, keepdim=True).clamp_min(1)
+        mean = torch.where(valid[..., None], hand, 0.0).sum(1) / count
+        reach = torch.where(valid, (hand - mean[:, None]).norm(dim=-1), 0.0).amax(1)
+        ok = ok & (reach > 0)
+        centre = torch.where(ok[:, None], mean, 0.0)
+        scale = torch.where(ok, 1.2 * reach, 1.0)
+    theta = torch.zeros(len(image), 2, 3, dtype=torch.float64)
+    theta[:, 0, 0], theta[:, 0, 1] = scale * cos, -scale * sin
+    theta[:, 1, 0], theta[:, 1, 1] = scale * sin, scale * cos
+    theta[:, :, 2] = centre
+    grid = nn.functional.affine_grid(theta.to(image.dtype), list(image.shape), align_corners=False)
     return nn.functional.grid_sample(image, grid, align_corners=False)
 
 
-def batch_pictures(b, canonical: bool) -> torch.Tensor:
-    """A batch's crops, turned `upright` with `canonical`."""
-    if not canonical:
+def batch_pictures(b, canonical: str) -> torch.Tensor:
+    """A batch's crops, resampled `upright` in the hand frame `canonical` ("none": as they are)."""
+    if canonical == "none":
         return b.image
     t = b.targets
-    return upright(b.image, t.joints_hm, t.joint_valid, t.hand_type)
+    return upright(b.image, t.joints_hm, t.joint_valid, t.hand_type, canonical)
 
 
 def spread_batches(
-    dataset: InterHandDataset, n: int, layout, canonical: bool = False
+    dataset: InterHandDataset, n: int, layout, canonical: str = "none"
 ) -> list[tuple]:
     """Up to n images spread evenly over a split (every capture, not the first few), unaugmented,
     as (image, 3-class label) batches of 64 (turned `upright` with `canonical`)."""
@@ -218,7 +256,7 @@ def train_probe(args: argparse.Namespace) -> None:
     train_batches = spread_batches(train_seen, args.train_images, layout, args.canonical)
     val_batches = spread_batches(val, len(val), layout, args.canonical)
     pairs = None
-    if args.pairs and not args.canonical:  # pairs carry no joints to turn them upright
+    if args.pairs and args.canonical == "none":  # pairs carry no joints to turn them upright
         from render.synthetic_data.mirror_pairs import mirror_pairs
 
         pairs = pair_batch(mirror_pairs(args.pairs, seed=args.seed), size, aa)
@@ -341,12 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--canonical",
-        action="store_true",
-        help="turn every crop upright by its annotated wrist and middle-finger base (an oracle: "
-        "the question without the in-plane orientation; mirror pairs are not scored)",
+        choices=CANONICAL,
+        default="none",
+        help="resample every crop in its hand's frame from annotated joints (an oracle, see "
+        "`upright`): rotate = turned upright, hand = upright, centred and sized; mirror pairs "
+        "are not scored",
     )
     args = ap.parse_args(argv)
-    if args.canonical and args.train_pairs:
+    if args.canonical != "none" and args.train_pairs:
         ap.error("--canonical: not with --train-pairs (pairs carry no joints)")
     job = train_on_pairs if args.train_pairs else train_probe
     return run_main("chirality_probe", lambda: job(args), "the lines printed so far stand")

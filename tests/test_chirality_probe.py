@@ -105,11 +105,11 @@ def test_cpu_augmentation_is_the_cpu_presets():
     assert AUGMENTS["cpu"] != AUGMENTS["release"]
 
 
-def _blob_picture(size: int, x: float, y: float) -> torch.Tensor:
+def _blob_picture(size: int, x: float, y: float, sigma: float = 1.5) -> torch.Tensor:
     """(1, 3, size, size) with a Gaussian blob centred at pixel (x, y) (pixel centres at
     integers)."""
     v, u = torch.meshgrid(torch.arange(float(size)), torch.arange(float(size)), indexing="ij")
-    blob = torch.exp(-((u - x) ** 2 + (v - y) ** 2) / (2 * 1.5**2))
+    blob = torch.exp(-((u - x) ** 2 + (v - y) ** 2) / (2 * sigma**2))
     return blob.expand(1, 3, size, size).clone()
 
 
@@ -148,3 +148,45 @@ def test_upright_turns_the_wrist_to_middle_base_direction_up():
     hand_type = torch.tensor([[1.0, 0.0]])
     same = upright(picture, torch.zeros(1, 42, 3), torch.zeros(1, 42, dtype=torch.bool), hand_type)
     assert torch.allclose(same, picture, atol=1e-5)
+
+
+def test_box_and_colour_split_the_cpu_augmentation():
+    from benchmarks.chirality_probe import AUGMENTS
+
+    cpu, box, colour = AUGMENTS["cpu"], AUGMENTS["box"], AUGMENTS["colour"]
+    assert (box.shift, box.scale_factor) == (cpu.shift, cpu.scale_factor) != (0.0, 0.0)
+    assert box.color_gain == (1.0, 1.0) and colour.color_gain == cpu.color_gain != (1.0, 1.0)
+    assert (colour.shift, colour.scale_factor) == (0.0, 0.0)
+    for a in (box, colour):  # flips as the cpu preset's; no rotation
+        assert a.flip_prob == cpu.flip_prob and a.enabled and a.rot_prob * a.rot_factor_deg == 0
+
+
+def test_upright_hand_frame_centres_and_sizes_the_hand():
+    import math
+
+    from benchmarks.chirality_probe import MIDDLE_BASE, upright
+    from core.joints import HAND_JOINTS, RIGHT_ROOT
+
+    size = 64
+    for side, wrist, angle, length in (
+        (0, (20.0, 40.0), 20.0, 16.0),
+        (1, (38.0, 22.0), 250.0, 12.0),
+    ):
+        d = (math.cos(math.radians(angle)), math.sin(math.radians(angle)))
+        base = (wrist[0] + length * d[0], wrist[1] + length * d[1])  # crop pixels
+        joints = torch.zeros(1, 42, 3)
+        valid = torch.zeros(1, 42, dtype=torch.bool)
+        off = side * HAND_JOINTS
+        joints[0, off + RIGHT_ROOT, :2] = torch.tensor(wrist) / 4  # heatmap units
+        joints[0, off + MIDDLE_BASE, :2] = torch.tensor(base) / 4
+        valid[0, [off + RIGHT_ROOT, off + MIDDLE_BASE]] = True
+        hand_type = torch.tensor([[1.0 - side, float(side)]])
+        # the two valid joints' centre is their midpoint, each half the length from it, and the
+        # half-side 1.2 x that: the point half-way from the centre to the base lands straight
+        # above the output's centre, 0.5 / 1.2 of the way to the top (blob far from the edges)
+        point = [w + 0.75 * (b - w) for w, b in zip(wrist, base, strict=True)]
+        want_u = (size - 1) / 2
+        want_v = (1 - 0.5 / 1.2) * size / 2 - 0.5
+        picture = _blob_picture(size, *point, sigma=0.8)
+        u, v = _centroid(upright(picture, joints, valid, hand_type, "hand"))
+        assert abs(u - want_u) < 0.5 and abs(v - want_v) < 0.5, (side, u, v, want_u, want_v)
