@@ -149,11 +149,9 @@ def upright(
     scale = torch.ones_like(norm)
     centre = torch.zeros_like(d)
     if frame == "hand":
-        hand = torch.stack([xy[k, int(offset[k]) : int(offset[k]) + HAND_JOINTS] for k in rows])
-        valid = torch.stack(
-            [joint_valid[k, int(offset[k]) : int(offset[k]) + HAND_JOINTS] for k in rows]
-        )
-        valid = valid & torch.isfinite(hand).all(-1)
+        own = (rows[:, None], offset[:, None] + torch.arange(HAND_JOINTS))  # (B, 21) the hand's
+        hand = xy[own]
+        valid = joint_valid[own] & torch.isfinite(hand).all(-1)
         count = valid.sum(1, keepdim=True).clamp_min(1)
         mean = torch.where(valid[..., None], hand, 0.0).sum(1) / count
         reach = torch.where(valid, (hand - mean[:, None]).norm(dim=-1), 0.0).amax(1)
