@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.camera import world_to_camera_exact
 from core.interhand.reader import InterHandSplit
 from core.mask_cache import ATTRIBUTES, DATASETS, MaskCache
 from core.parts import class_table_json
@@ -25,6 +26,7 @@ from render.mask_cache.scene import (
     mask_valid,
     pose_hands,
     silhouette_iou,
+    world_to_camera_into,
 )
 from render.part_labels import face_classes, vertex_parts_from_weights
 from render.raster import RasterSettings, rasterize
@@ -251,6 +253,24 @@ def test_pose_hands_does_not_depend_on_the_batch(synthetic_root, data):
     # and they are the model's vertices (rounding aside)
     out = model("right", *(torch.as_tensor(a[:1]) for a in (pose, shape, trans)))
     assert np.allclose(full_v[0, :-1], out.vertices[0].numpy(), atol=1e-9)
+
+
+def test_compiled_world_to_camera_is_the_exact_forms_bits():
+    """The build's compiled transform equals `world_to_camera_exact` bit for bit (no fused
+    multiply-add, same order of sums), through its gather, and flags an overflow."""
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(4, 50, 3)) * 300 + rng.normal(size=(4, 1, 3)) * 1000
+    q, _ = np.linalg.qr(rng.normal(size=(6, 3, 3)))
+    R, t = q, rng.normal(size=(6, 3)) * 500
+    images, where = np.array([5, 0, 2, 3]), np.array([1, 1, 3, 0])
+    out = np.full((6, 50, 3), np.nan)
+    finite = world_to_camera_into(points, where, R, t, images, out)
+    want = world_to_camera_exact(points[where], R[images], t[images])
+    assert finite.all() and np.array_equal(out[images], want)
+    assert np.isnan(out[[1, 4]]).all()  # images not asked for are left alone
+    points[3, 7, 0] = 1e308  # finite in, infinite out
+    finite = world_to_camera_into(points, where, R * 10, t, images, out)
+    assert finite.tolist() == [True, True, False, True]
 
 
 def test_mask_valid_rule():

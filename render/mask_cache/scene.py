@@ -20,7 +20,6 @@ import numba
 import numpy as np
 import torch
 
-from core.camera import world_to_camera_exact
 from core.errors import DigitError
 from core.interhand.reader import InterHandSplit
 from core.mask_cache import mask_crc32
@@ -276,6 +275,30 @@ class PosedScene:
     rendered: np.ndarray
 
 
+@numba.njit(cache=True, nogil=True)
+def world_to_camera_into(points, where, R, t, images, out):  # pragma: no cover - numba
+    """out[images[n]] = `core.camera.world_to_camera_exact` of points[where[n]] with camera
+    R[images[n]], t[images[n]], bit for bit (the same written-out sum, compiled without
+    fastmath, so no fused multiply-add), without the gathered and temporary arrays of the
+    numpy form. points (S, P, 3) float64 world mm; where, images (N,) int; R (B, 3, 3); t
+    (B, 3); out (B, P, 3) float64 camera mm, written in place. Returns (N,) bool: every
+    output coordinate of that image finite."""
+    finite = np.ones(len(images), dtype=np.bool_)
+    for n in range(len(images)):
+        b = images[n]
+        src = where[n]
+        for p in range(points.shape[1]):
+            x = points[src, p, 0]
+            y = points[src, p, 1]
+            z = points[src, p, 2]
+            for k in range(3):
+                c = ((R[b, k, 0] * x + R[b, k, 1] * y) + R[b, k, 2] * z) + t[b, k]
+                out[b, p, k] = c
+                if not np.isfinite(c):
+                    finite[n] = False
+    return finite
+
+
 def pose_piece(model: HandModel, inp: PieceInput) -> PosedScene:
     """MANO forward once per distinct time frame and hand, then each camera's rigid transform.
 
@@ -300,15 +323,15 @@ def pose_piece(model: HandModel, inp: PieceInput) -> PosedScene:
             slot[fitted] = np.arange(len(fitted))
             images = np.flatnonzero(rendered[:, h])
             where = slot[inverse[images]]
-            R, t = inp.R[images], inp.t[images]
-            cam[images] = world_to_camera_exact(v_w[where], R, t)
-            bad = images[~np.isfinite(cam[images]).all(axis=(1, 2))]
-            if len(bad):  # finite parameters can still overflow (checked before rendering)
+            finite = world_to_camera_into(v_w, where, inp.R, inp.t, images, cam)
+            if not finite.all():  # finite parameters can still overflow (checked before rendering)
                 raise DigitError(
-                    f"image id {int(inp.image_id[bad[0]])}: the {side} hand's MANO fit gives "
-                    "non-finite vertices"
+                    f"image id {int(inp.image_id[images[~finite][0]])}: the {side} hand's MANO "
+                    "fit gives non-finite vertices"
                 )
-            joints[images, h] = world_to_camera_exact(j_w[where], R, t)
+            joints_h = np.full((n, 21, 3), np.nan)
+            world_to_camera_into(j_w, where, inp.R, inp.t, images, joints_h)
+            joints[:, h] = joints_h
         verts_out.append(cam)
     return PosedScene(verts=(verts_out[0], verts_out[1]), joints=joints, rendered=rendered)
 
