@@ -5,6 +5,7 @@
                                          [--train-images 800] [--val-images N] [--pairs 200]
                                          [--train-pairs N] [--augment cpu] [--no-antialias]
                                          [--canonical rotate|hand]
+                                         [--frame-from CHECKPOINT]
 
 A classifier built only for the question: the backbone of the `cpu` preset (ImageNet
 EfficientNet-Lite0 and its stride-4 neck, as `digit-train` builds it), a small strided conv head
@@ -30,7 +31,11 @@ question "is the cue in a 64 px picture at all?", with the outline no help): see
 `train_on_pairs`. With `--canonical rotate` every crop, trained on and scored, is first turned so
 that its hand points up (`upright`, from the annotated wrist and middle-finger base), with
 `--canonical hand` also centred on the hand and sized to it: oracles that ask the question
-without the in-plane orientation (and without the box's jitter).
+without the in-plane orientation (and without the box's jitter). With `--frame-from
+CHECKPOINT` the hand frame comes from that trained network's 2D joints, predicted on each
+(augmented) crop as it is, instead of the annotation: the same question with the network's own
+localisation error (which hand's joints give the frame, right or left, is still the annotated
+hand type's: the geometry is predicted, the slot is not).
 """
 
 from __future__ import annotations
@@ -39,22 +44,23 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from benchmarks.options import Parser, count, positive_float, positive_int, run_main
-from core.joints import HAND_JOINTS, RIGHT_ROOT
+from core.errors import DigitError
+from core.joints import HAND_JOINTS
 from core.progress import progress
 from digit.data.augment import AugmentSettings
 from digit.data.dataset import InterHandDataset, collate, make_loader, set_loader_epoch
 from digit.model import DigitNet, NetworkConfig
-from digit.model.config import FEATURE_STRIDE
+from digit.model.hand_frame import hand_frame_theta, heatmap_to_grid, resample_in_frame
 from render.synthetic_data.default import prepare_data_root
 
 RIGHT_ONLY, LEFT_ONLY, BOTH = 0, 1, 2
-MIDDLE_BASE = 11  # middle1 in one hand's skeleton.txt order (core.joints.HAND_JOINT_NAMES)
 
 
 def hand_class(hand_type: torch.Tensor) -> torch.Tensor:
@@ -118,15 +124,11 @@ def upright(
     hand_type: torch.Tensor,
     frame: str = "rotate",
 ) -> torch.Tensor:
-    """Each crop resampled in its hand's frame, from annotated joints (an oracle that removes
-    the in-plane orientation, and with "hand" the position and size too, from the question).
-
-    The hand: the right one where it is present, else the left. frame "rotate": the crop turned
-    about its centre so that the direction from the wrist to the middle finger's base becomes
-    the crop's -y (up); "hand": the same turn about the centre of the hand's valid joints, and
-    the crop's half-side set to 1.2 x the largest distance of a valid joint from that centre
-    (undoes a box's shift and scale). Crops whose wrist or middle base is not valid stay as
-    they are; parts outside the input are black.
+    """Each crop resampled in its hand's frame (`digit.model.hand_frame.hand_frame_theta`, the
+    network's own convention), from the given joints: an oracle with the annotated ones, which
+    removes the in-plane orientation (and with "hand" the position and size too) from the
+    question. The hand: the right one where it is present, else the left. Crops whose wrist or
+    middle base is not valid stay as they are; parts outside the input are black.
 
     image (B, 3, S, S); joints_hm (B, 42, 3) heatmap units (crop pixel / 4, pixel centres at
     integers); joint_valid (B, 42) bool; hand_type (B, 2) (right, left) presence.
@@ -134,48 +136,39 @@ def upright(
     """
     if frame not in CANONICAL[1:]:
         raise ValueError(f"upright: frame {frame!r}, expected one of {CANONICAL[1:]}")
-    size = image.shape[-1]
     offset = torch.where(hand_type[:, 0] > 0, 0, HAND_JOINTS)
-    rows = torch.arange(len(image))
-    wrist, base = offset + RIGHT_ROOT, offset + MIDDLE_BASE
-    # normalised coordinates of grid_sample (align_corners False): the crop spans -1..1
-    xy = (joints_hm[..., :2].double() * FEATURE_STRIDE + 0.5) * (2.0 / size) - 1.0
-    d = xy[rows, base] - xy[rows, wrist]
-    norm = d.norm(dim=1)
-    ok = joint_valid[rows, base] & joint_valid[rows, wrist] & torch.isfinite(norm) & (norm > 0)
-    # affine_grid maps output to input coordinates: the output's (0, -1) must land on d / |d|
-    sin = torch.where(ok, d[:, 0] / norm.clamp_min(1e-12), 0.0)
-    cos = torch.where(ok, -d[:, 1] / norm.clamp_min(1e-12), 1.0)
-    scale = torch.ones_like(norm)
-    centre = torch.zeros_like(d)
-    if frame == "hand":
-        own = (rows[:, None], offset[:, None] + torch.arange(HAND_JOINTS))  # (B, 21) the hand's
-        hand = xy[own]
-        valid = joint_valid[own] & torch.isfinite(hand).all(-1)
-        count = valid.sum(1, keepdim=True).clamp_min(1)
-        mean = torch.where(valid[..., None], hand, 0.0).sum(1) / count
-        reach = torch.where(valid, (hand - mean[:, None]).norm(dim=-1), 0.0).amax(1)
-        ok = ok & (reach > 0)
-        centre = torch.where(ok[:, None], mean, 0.0)
-        scale = torch.where(ok, 1.2 * reach, 1.0)
-    theta = torch.zeros(len(image), 2, 3, dtype=torch.float64)
-    theta[:, 0, 0], theta[:, 0, 1] = scale * cos, -scale * sin
-    theta[:, 1, 0], theta[:, 1, 1] = scale * sin, scale * cos
-    theta[:, :, 2] = centre
-    grid = nn.functional.affine_grid(theta.to(image.dtype), list(image.shape), align_corners=False)
-    return nn.functional.grid_sample(image, grid, align_corners=False)
+    own = (torch.arange(len(image))[:, None], offset[:, None] + torch.arange(HAND_JOINTS))
+    xy = heatmap_to_grid(joints_hm[own][..., :2], image.shape[-1])  # (B, 21, 2)
+    theta, _ = hand_frame_theta(xy, joint_valid[own] & torch.isfinite(xy).all(-1), frame)
+    return resample_in_frame(image, theta)
 
 
-def batch_pictures(b, canonical: str) -> torch.Tensor:
-    """A batch's crops, resampled `upright` in the hand frame `canonical` ("none": as they are)."""
+@torch.no_grad()
+def predicted_joints(net: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A trained DIGIT network's 2D joints on crops (B, 3, S, S): (joints_hm (B, 42, 3) in the
+    targets' heatmap units, valid (B, 42) bool: where they are finite)."""
+    joints = net(image).joints_hm.float()
+    return joints, torch.isfinite(joints[..., :2]).all(-1)
+
+
+def batch_pictures(b, canonical: str, frame_net: nn.Module | None = None) -> torch.Tensor:
+    """A batch's crops, resampled `upright` in the hand frame `canonical` ("none": as they
+    are), from the annotated joints or, with `frame_net`, from its `predicted_joints`."""
     if canonical == "none":
         return b.image
     t = b.targets
-    return upright(b.image, t.joints_hm, t.joint_valid, t.hand_type, canonical)
+    joints, valid = (t.joints_hm, t.joint_valid)
+    if frame_net is not None:
+        joints, valid = predicted_joints(frame_net, b.image)
+    return upright(b.image, joints, valid, t.hand_type, canonical)
 
 
 def spread_batches(
-    dataset: InterHandDataset, n: int, layout, canonical: str = "none"
+    dataset: InterHandDataset,
+    n: int,
+    layout,
+    canonical: str = "none",
+    frame_net: nn.Module | None = None,
 ) -> list[tuple]:
     """Up to n images spread evenly over a split (every capture, not the first few), unaugmented,
     as (image, 3-class label) batches of 64 (turned `upright` with `canonical`)."""
@@ -183,7 +176,7 @@ def spread_batches(
     out = []
     for start in range(0, len(index), 64):
         b = collate([dataset[int(i)] for i in index[start : start + 64]])
-        x = batch_pictures(b, canonical)
+        x = batch_pictures(b, canonical, frame_net)
         out.append((x.contiguous(memory_format=layout), hand_class(b.targets.hand_type)))
     return out
 
@@ -251,8 +244,20 @@ def train_probe(args: argparse.Namespace) -> None:
     # its sampling, so the default's val is the clean test of a rule learnt on it
     val_root = root if args.val_data_root is None else prepare_data_root(args.val_data_root)
     val = InterHandDataset(val_root, "val", None, train=False, limit=args.val_images, **crop)
-    train_batches = spread_batches(train_seen, args.train_images, layout, args.canonical)
-    val_batches = spread_batches(val, len(val), layout, args.canonical)
+    frame_net = None
+    if args.frame_from is not None:
+        from digit.checkpoint import load_network
+
+        frame_net, _ = load_network(args.frame_from)
+        if frame_net.config.input_size != size:
+            raise DigitError(
+                f"{args.frame_from}: a {frame_net.config.input_size} px network; the probe "
+                f"crops {size} px (--input-size)"
+            )
+        frame_net.requires_grad_(False)
+    frames = (args.canonical, frame_net)
+    train_batches = spread_batches(train_seen, args.train_images, layout, *frames)
+    val_batches = spread_batches(val, len(val), layout, *frames)
     pairs = None
     if args.pairs and args.canonical == "none":  # pairs carry no joints to turn them upright
         from render.synthetic_data.mirror_pairs import mirror_pairs
@@ -276,7 +281,7 @@ def train_probe(args: argparse.Namespace) -> None:
             for b in loader:
                 for group in opt.param_groups:
                     group["lr"] = learning_rate(step, args.steps, args.lr)
-                x = batch_pictures(b, args.canonical).contiguous(memory_format=layout)
+                x = batch_pictures(b, *frames).contiguous(memory_format=layout)
                 loss = nn.functional.cross_entropy(model(x), hand_class(b.targets.hand_type))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -383,7 +388,16 @@ def main(argv: list[str] | None = None) -> int:
         "`upright`): rotate = turned upright, hand = upright, centred and sized; mirror pairs "
         "are not scored",
     )
+    ap.add_argument(
+        "--frame-from",
+        type=Path,
+        default=None,
+        help="with --canonical: the hand frame from this trained network's predicted 2D joints "
+        "(a digit-train checkpoint at --input-size) instead of the annotation",
+    )
     args = ap.parse_args(argv)
+    if args.frame_from is not None and args.canonical == "none":
+        ap.error("--frame-from: needs --canonical rotate or hand")
     if args.canonical != "none" and args.train_pairs:
         ap.error("--canonical: not with --train-pairs (pairs carry no joints)")
     job = train_on_pairs if args.train_pairs else train_probe

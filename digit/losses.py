@@ -14,11 +14,15 @@ What "element" means per term (B = batch):
 | segmentation | one pixel of a sample | H x W x valid samples | B x H x W |
 | bone | one coordinate of one bone | 3 x valid bones | B x 20 x 3 (once per hand, summed) |
 | heatmap | one joint's map | valid joints inside the map | B x 42 |
+| chirality | one hand slot of a sample | 2 x valid samples with a hand | B x 2 |
 
 The heatmap term is not the release's (weight 0 there): the KL divergence from a Gaussian around
 the target to the softmax heatmap. Soft-argmax alone hands a broad heatmap only a weak gradient
 towards the target; supervising the map's shape as well is the usual remedy (integral pose
 regression), and it makes the 2D error fall several times faster on short CPU budgets.
+The chirality term is not the release's either: it exists only for networks with
+`handedness = "hand_frame"` (binary cross-entropy of each slot's "right hand" logit against
+`digit.model.hand_frame.chirality_targets`).
 Inputs are cast to float32 so that fp16 autocast outputs reduce safely.
 """
 
@@ -30,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from core.joints import BONES
+from digit.model.hand_frame import chirality_targets
 from digit.model.output import DigitOutput
 from digit.targets import PoseTargets
 
@@ -47,6 +52,7 @@ class LossWeights:
     segmentation: float = 10.0
     bone: float = 0.1
     heatmap: float = 0.0
+    chirality: float = 1.0
 
 
 HEATMAP_SIGMA = 1.0  # heatmap cells: the target Gaussian of the heatmap term
@@ -103,6 +109,16 @@ def handedness_loss(
     err = F.binary_cross_entropy_with_logits(
         logits.float(), _clean(target.float(), mask), reduction="none"
     )
+    return _masked_mean(err, mask, average)
+
+
+def chirality_loss(
+    logits: torch.Tensor, hand_type: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+) -> torch.Tensor:
+    """Binary cross-entropy with logits of each hand slot's "right hand" answer: logits (B, 2),
+    hand_type (B, 2) presence bits, valid (B,) -> scalar; targets `chirality_targets`."""
+    target, mask = chirality_targets(hand_type, valid)
+    err = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
     return _masked_mean(err, mask, average)
 
 
@@ -197,7 +213,8 @@ def digit_loss(
     segm_target: (B, 128, 128) long part labels, or None (no segmentation supervision).
     segm_valid: (B,) bool mask validity per sample; None = every sample valid.
     Returns (total = sum of weight x term, {"joints", "root", "handedness", "segmentation",
-    "bone"} unweighted scalar terms, plus "heatmap" when its weight is not 0). The
+    "bone"} unweighted scalar terms, plus "heatmap" when its weight is not 0 and "chirality"
+    when the network has a hand-frame handedness branch). The
     segmentation term is 0 without logits or target; with weight 0 (SF*) it is still reported
     (computed without gradient) but adds nothing.
     """
@@ -215,6 +232,10 @@ def digit_loss(
     if weights.heatmap != 0:
         terms["heatmap"] = heatmap_loss(
             output.heatmaps, targets.joints_hm, targets.joint_valid, average=average
+        )
+    if output.chirality_logits is not None:
+        terms["chirality"] = chirality_loss(
+            output.chirality_logits, targets.hand_type, targets.hand_type_valid, average
         )
     logits = output.segm_logits
     if logits is not None and segm_target is not None:

@@ -124,8 +124,9 @@ def _centroid(picture: torch.Tensor) -> tuple[float, float]:
 def test_upright_turns_the_wrist_to_middle_base_direction_up():
     import math
 
-    from benchmarks.chirality_probe import MIDDLE_BASE, upright
+    from benchmarks.chirality_probe import upright
     from core.joints import HAND_JOINTS, RIGHT_ROOT
+    from digit.model.hand_frame import MIDDLE_BASE
 
     size, r = 41, 10.0
     c = (size - 1) / 2  # the crop's centre, pixel centres at integers
@@ -164,8 +165,9 @@ def test_box_and_colour_split_the_cpu_augmentation():
 def test_upright_hand_frame_centres_and_sizes_the_hand():
     import math
 
-    from benchmarks.chirality_probe import MIDDLE_BASE, upright
+    from benchmarks.chirality_probe import upright
     from core.joints import HAND_JOINTS, RIGHT_ROOT
+    from digit.model.hand_frame import MIDDLE_BASE
 
     size = 64
     for side, wrist, angle, length in (
@@ -190,3 +192,45 @@ def test_upright_hand_frame_centres_and_sizes_the_hand():
         picture = _blob_picture(size, *point, sigma=0.8)
         u, v = _centroid(upright(picture, joints, valid, hand_type, "hand"))
         assert abs(u - want_u) < 0.5 and abs(v - want_v) < 0.5, (side, u, v, want_u, want_v)
+
+
+def test_the_frame_from_a_network_uses_its_predicted_joints(tmp_path):
+    """`--frame-from`: the crop is resampled from what the network predicts, not from the
+    annotation; a network that predicts the annotation gives the annotated frame."""
+    import math
+    from types import SimpleNamespace
+
+    import pytest
+
+    from benchmarks.chirality_probe import batch_pictures
+    from core.joints import RIGHT_ROOT
+    from digit.model.hand_frame import MIDDLE_BASE
+    from digit.targets import PoseTargets
+
+    size, c = 41, 20.0
+    picture = _blob_picture(size, c + 10.0, c)  # the blob right of the centre
+    annotated = torch.zeros(1, 42, 3)
+    annotated[0, RIGHT_ROOT, :2] = torch.tensor([2.0, 5.0])
+    annotated[0, MIDDLE_BASE, :2] = torch.tensor([5.0, 5.0])  # points right: the blob goes up
+    predicted = annotated.clone()
+    predicted[0, MIDDLE_BASE, :2] = torch.tensor([2.0, 2.0])  # points up: the blob stays
+
+    class Net(torch.nn.Module):
+        def __init__(self, joints):
+            super().__init__()
+            self.joints = joints
+
+        def forward(self, image):
+            return SimpleNamespace(joints_hm=self.joints.expand(len(image), -1, -1))
+
+    valid = torch.zeros(1, 42, dtype=torch.bool)
+    valid[0, [RIGHT_ROOT, MIDDLE_BASE]] = True
+    given = {"joints_hm": annotated, "joint_valid": valid, "hand_type": torch.tensor([[1.0, 0.0]])}
+    targets = PoseTargets(**{f: given.get(f) for f in PoseTargets.__dataclass_fields__})
+    b = SimpleNamespace(image=picture, targets=targets)
+    by_annotation = _centroid(batch_pictures(b, "rotate"))
+    assert math.dist(by_annotation, (c, c - 10.0)) < 0.3
+    assert torch.equal(batch_pictures(b, "rotate", Net(annotated)), batch_pictures(b, "rotate"))
+    assert math.dist(_centroid(batch_pictures(b, "rotate", Net(predicted))), (c + 10.0, c)) < 0.3
+    with pytest.raises(SystemExit):
+        main(["--frame-from", str(tmp_path / "x.pt")])  # needs --canonical

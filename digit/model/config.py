@@ -32,6 +32,9 @@ VARIANTS: tuple[str, ...] = (
     "lr_segm",
 )
 SEMANTIC_INPUTS: tuple[str, ...] = ("logits", "probs")
+# "global": (right, left) presence from the global head, as released; "hand_frame": two hands or
+# one from the global head, which one from each hand's own frame (`digit.model.hand_frame`)
+HANDEDNESS: tuple[str, ...] = ("global", "hand_frame")
 
 # The network half of each preset (the training half is `digit.train.config.TRAIN_PRESETS`):
 # `paper` is the released architecture at 256 px; `tiny` a small HRNet (same family, ~1.2 M
@@ -56,6 +59,11 @@ NETWORK_PRESETS: dict[str, dict[str, object]] = {
         # a small crop's pixel spans 2-4 image pixels: averaging them instead of picking one
         # (aliasing) took the 1,600-step demo at 64 px from 54.8 to 51.1 mm on the test split
         "antialias": True,
+        # which hand: asked in each hand's own frame, and "one or two" by a head of its own;
+        # the release's global head called every demo image "both" (BENCHMARKS.md)
+        "handedness": "hand_frame",
+        # BatchNorm in the global head: without it the trunk died within the demo's steps
+        "global_norm": True,
     },
 }
 INPUT_MULTIPLE = 32  # HRNet's lowest branch and the UNet / global head pool down to H / 32
@@ -102,6 +110,13 @@ class NetworkConfig:
         spans (`supersample_factor`), so that a crop smaller than the hand in the image does
         not alias (at 256 px most InterHand2.6M crops enlarge: k = 1, nothing changes).
         Checkpoints record it; training, evaluation and the demo crop alike.
+    handedness: "global" (the release: the global head's two presence logits) or
+        "hand_frame" (the global head says two hands or one; a small head on the features
+        resampled in each hand slot's frame, from its predicted 2D joints, says which:
+        `digit.model.hand_frame`). The output contract (`handedness_logits`) is the same.
+    global_norm: BatchNorm after each conv of the global head (`digit.model.heads.global_head`;
+        the release has none). Without it the `cpu` recipe's global head died within its
+        1,200 steps: root depth and handedness were constants.
     """
 
     variant: str = "digit"
@@ -111,6 +126,8 @@ class NetworkConfig:
     input_size: int = 256
     head_width: float = 1.0
     antialias: bool = False
+    handedness: str = "global"
+    global_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -131,6 +148,10 @@ class NetworkConfig:
             raise DigitError(f"head_width: expected a number in (0, 1], got {width!r}")
         if not isinstance(self.antialias, bool):
             raise DigitError(f"antialias: expected true or false, got {self.antialias!r}")
+        if not isinstance(self.global_norm, bool):
+            raise DigitError(f"global_norm: expected true or false, got {self.global_norm!r}")
+        if self.handedness not in HANDEDNESS:
+            raise DigitError(f"handedness: unknown value {self.handedness!r}; one of {HANDEDNESS}")
 
     def width(self, channels: int) -> int:
         """A released layer width scaled by `head_width` (`scaled_width`)."""

@@ -14,16 +14,21 @@ def joint_map_conv(in_ch: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, NUM_JOINTS, 1)
 
 
-def global_head(in_ch: int, width: float = 1.0) -> nn.Sequential:
+def global_head(in_ch: int, width: float = 1.0, norm: bool = False) -> nn.Sequential:
     """Global feature trunk (paper Table 10): (B, in_ch, h, w) -> (B, 512 x width, h/8, w/8).
 
     conv3x3 in->64, ReLU, conv 64->128, ReLU, maxpool 2, conv 128->256, ReLU, conv 256->512,
     ReLU, maxpool 2, conv 512->512, ReLU, conv 512->512, ReLU, maxpool 2 (widths x `width`).
-    The caller averages over space to get (B, 512 x width).
+    The caller averages over space to get (B, 512 x width). `norm`: each conv followed by
+    BatchNorm (conv without bias), not the release's: a plain ReLU trunk trained at the `cpu`
+    recipe's rate can die (every unit of a layer negative for every image, so the pooled
+    features, the root depth and the handedness are constants; BENCHMARKS.md).
     """
     a, b, c, d = (scaled_width(n, width) for n in (64, 128, 256, 512))
 
     def conv(i: int, o: int) -> list[nn.Module]:
+        if norm:
+            return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(True)]
         return [nn.Conv2d(i, o, 3, padding=1), nn.ReLU(inplace=True)]
 
     return nn.Sequential(

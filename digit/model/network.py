@@ -22,6 +22,7 @@ from digit.model.decode import (
     root_bins_to_mm,
     soft_argmax_2d,
 )
+from digit.model.hand_frame import HandFrameHandedness, handedness_from_frames
 from digit.model.heads import global_head, joint_map_conv, mlp
 from digit.model.output import DigitOutput
 from digit.model.segmentation import SegmentationHead, semantic_features, semantic_input
@@ -66,12 +67,15 @@ class DigitNet(nn.Module):
             self.conv_segm_feat = semantic_features(
                 config.num_classes, config.semantic_channels, config.width(64)
             )
-        self.conv_head = global_head(pose_ch, config.head_width)
+        self.conv_head = global_head(pose_ch, config.head_width, config.global_norm)
         if config.uses_semantic_features:
             self.merge_layer = FusionUNet(pose_ch, config.head_width)
         pooled = config.width(512)
         self.root_fc = mlp(ROOT_BINS, pooled, pooled)
-        self.hand_fc = mlp(2, pooled, pooled)
+        if config.handedness == "hand_frame":  # its own heads replace hand_fc
+            self.hand_frame = HandFrameHandedness(FEATURE_CHANNELS)
+        else:
+            self.hand_fc = mlp(2, pooled, pooled)
         self._semantic_mode = (
             "labels" if config.variant == "class_labels" else config.semantic_input
         )
@@ -97,12 +101,17 @@ class DigitNet(nn.Module):
         depth_maps = self.conv_depth(pose_in)
         pooled = self.conv_head(pose_in).mean(dim=(2, 3))  # (B, 512)
         root_logits = self.root_fc(pooled)
-        hand_logits = self.hand_fc(pooled)
 
         probs = normalise_heatmaps(heatmap_logits)
         xy = soft_argmax_2d(probs)
         z = expected_depth(probs, depth_maps)
         root_bins = bin_expectation(root_logits)
+        chirality = None
+        if cfg.handedness == "hand_frame":
+            two_hands, chirality = self.hand_frame(features, xy, cfg.input_size)
+            hand_logits = handedness_from_frames(two_hands, chirality)
+        else:
+            hand_logits = self.hand_fc(pooled)
         return DigitOutput(
             joints_uvd=torch.cat([heatmap_to_pixels(xy), heatmap_depth_to_mm(z)[..., None]], -1),
             rel_root_depth_mm=root_bins_to_mm(root_bins),
@@ -112,6 +121,7 @@ class DigitNet(nn.Module):
             joints_hm=torch.cat([xy, z[..., None]], -1),
             rel_root_depth_bins=root_bins,
             root_depth_logits=root_logits,
+            chirality_logits=chirality,
         )
 
 

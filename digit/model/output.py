@@ -27,6 +27,8 @@ class DigitOutput:
     rel_root_depth_bins: (B,) relative root depth as a bin coordinate (expectation over bins
         0..63; the root-depth loss is L1 on this).
     root_depth_logits: (B, 64) relative root depth bin logits.
+    chirality_logits: (B, 2) per hand slot (right, left), "the hand in this slot's frame is a
+        right hand" (`handedness = "hand_frame"` only; None otherwise).
     """
 
     joints_uvd: torch.Tensor
@@ -37,3 +39,4 @@ class DigitOutput:
     joints_hm: torch.Tensor
     rel_root_depth_bins: torch.Tensor
     root_depth_logits: torch.Tensor
+    chirality_logits: torch.Tensor | None = None

@@ -113,6 +113,14 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "antialias": "a 64 px crop pixel spans 2-4 image pixels; their mean instead of one "
         "bilinear sample (the release's, which enlarges at 256 px on InterHand2.6M) took the "
         "1,600-step demo from 54.8 to 51.1 mm test MPJPE (BENCHMARKS.md)",
+        "handedness": "hand_frame: which hand from the backbone features resampled in each "
+        "hand slot's frame (upright, centred and sized from its predicted 2D joints), one hand "
+        "or two from a small head of its own (digit.model.hand_frame): the release's global "
+        "head called every demo image 'both' (handedness 0.50, right vs left on single hands "
+        "0.50; BENCHMARKS.md, 'Which hand, in the hand's frame')",
+        "global_norm": "BatchNorm after each conv of the global head: without it the cpu "
+        "recipe's trunk died within 1,200 steps (every unit of its fifth conv negative for "
+        "every image), so its root depth was one constant",
         "loss_average": "valid elements only: the loss of a batch does not depend on how "
         "many of its joints are invalid",
         "weight_heatmap": "a Gaussian target for each joint's heatmap: soft-argmax alone gives "

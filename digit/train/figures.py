@@ -118,7 +118,9 @@ def plot_learning_curves(
         per_step = train[-1]["images_seen"] / max(train[-1]["step"], 1)
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4.2))
     steps = [r["step"] for r in train]
-    terms = ("loss", "joints", "root", "handedness", "segmentation", "bone", "heatmap")
+    terms = (
+        "loss", "joints", "root", "handedness", "segmentation", "bone", "heatmap", "chirality",
+    )  # fmt: skip
     for k in terms:
         # a term that is 0 (no valid element in the batch) is a gap, not a plunge on a log axis
         ys = [y if y is not None and y > 0 else float("nan") for y in (r.get(k) for r in train)]
