@@ -22,7 +22,10 @@ towards the target; supervising the map's shape as well is the usual remedy (int
 regression), and it makes the 2D error fall several times faster on short CPU budgets.
 The chirality term is not the release's either: it exists only for networks with
 `handedness = "hand_frame"` (binary cross-entropy of each slot's "right hand" logit against
-`digit.model.hand_frame.chirality_targets`).
+`digit.model.hand_frame.chirality_targets`). For those networks every term sees the targets of
+two-hand samples in the slot assignment that fits the prediction better
+(`digit.model.hand_frame.best_assignment`): which slot is the right hand is the branch's
+answer, not the pose heads'.
 Inputs are cast to float32 so that fp16 autocast outputs reduce safely.
 """
 
@@ -34,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from core.joints import BONES
-from digit.model.hand_frame import chirality_targets
+from digit.model.hand_frame import best_assignment, chirality_targets, swap_hands, swap_slots
 from digit.model.output import DigitOutput
 from digit.targets import PoseTargets
 
@@ -113,11 +116,18 @@ def handedness_loss(
 
 
 def chirality_loss(
-    logits: torch.Tensor, hand_type: torch.Tensor, valid: torch.Tensor, average: str = "valid"
+    logits: torch.Tensor,
+    hand_type: torch.Tensor,
+    valid: torch.Tensor,
+    average: str = "valid",
+    swap: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy with logits of each hand slot's "right hand" answer: logits (B, 2),
-    hand_type (B, 2) presence bits, valid (B,) -> scalar; targets `chirality_targets`."""
+    hand_type (B, 2) presence bits, valid (B,) -> scalar; targets `chirality_targets`, the two
+    slots' exchanged where swap (B,) bool is True (slot 0 holds the left hand)."""
     target, mask = chirality_targets(hand_type, valid)
+    if swap is not None:
+        target = swap_slots(target, swap)
     err = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
     return _masked_mean(err, mask, average)
 
@@ -219,6 +229,13 @@ def digit_loss(
     (computed without gradient) but adds nothing.
     """
     _check_average(average)
+    swap = None
+    if output.chirality_logits is not None:  # hand_frame: the better slot assignment
+        swap = best_assignment(
+            output.joints_hm, targets.joints_hm, targets.joint_valid, targets.hand_type
+        )
+        classes = output.segm_logits.shape[1] if output.segm_logits is not None else 33
+        targets, segm_target = swap_hands(targets, segm_target, swap, classes)
     terms = {
         "joints": joints_loss(output.joints_hm, targets.joints_hm, targets.joint_valid, average),
         "root": root_loss(
@@ -235,7 +252,7 @@ def digit_loss(
         )
     if output.chirality_logits is not None:
         terms["chirality"] = chirality_loss(
-            output.chirality_logits, targets.hand_type, targets.hand_type_valid, average
+            output.chirality_logits, targets.hand_type, targets.hand_type_valid, average, swap
         )
     logits = output.segm_logits
     if logits is not None and segm_target is not None:

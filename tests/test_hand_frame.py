@@ -150,7 +150,8 @@ def test_the_network_option():
     out = net(torch.rand(2, 3, 96, 96))
     assert out.chirality_logits.shape == (2, 2) and out.handedness_logits.shape == (2, 2)
     assert not hasattr(net, "hand_fc")  # the branch's own heads replace it
-    plain = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None), init_backbone=False)
+    plain_cfg = NetworkConfig.preset("cpu", backbone_weights=None, handedness="global")
+    plain = DigitNet(plain_cfg, init_backbone=False)
     extra = set(net.state_dict()) - set(plain.state_dict())
     assert extra and all(k.startswith("hand_frame.") for k in extra)
     missing = set(plain.state_dict()) - set(net.state_dict())
@@ -184,3 +185,116 @@ def test_global_norm_keeps_the_trunk_alive_where_the_plain_one_is_dead():
     assert plain(x).mean(dim=(2, 3)).std(0).max() == 0  # one answer for every image
     normed.train()
     assert normed(x).mean(dim=(2, 3)).std(0).max() > 0
+
+
+def test_swap_class_map_pairs_each_part_with_the_other_hands():
+    from digit.model.hand_frame import swap_class_map
+
+    m = swap_class_map(33)
+    assert m[0] == 0 and m[1] == 17 and m[16] == 32 and m[17] == 1 and m[32] == 16
+    assert torch.equal(m[m], torch.arange(33))  # an involution
+    assert swap_class_map(3).tolist() == [0, 2, 1]
+
+
+def test_best_assignment_exchanges_only_two_hand_samples_that_fit_better_exchanged():
+    from digit.model.hand_frame import best_assignment
+
+    target = torch.zeros(3, 42, 3)
+    target[:, :21] = 1.0  # the right hand at 1, the left at 0
+    pred = target.flip(1).clone()  # every slot holds the other hand
+    valid = torch.ones(3, 42, dtype=torch.bool)
+    hand_type = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    pred[2] = target[2]  # sample 2 is already right
+    assert best_assignment(pred, target, valid, hand_type).tolist() == [True, False, False]
+
+
+def test_swap_hands_describes_the_same_scene_with_the_hands_exchanged():
+    from digit.model.hand_frame import swap_hands
+
+    t = _targets(2)
+    t = PoseTargets(**{**t.__dict__, "rel_root_bins": torch.tensor([40.0, 40.0])})
+    segm = torch.tensor([[[0, 3, 20]], [[0, 3, 20]]])
+    swap = torch.tensor([True, False])
+    s, segm_s = swap_hands(t, segm, swap, 33)
+    assert torch.equal(s.joints_hm[0, :21], t.joints_hm[0, 21:])
+    assert torch.equal(s.joints_hm[1], t.joints_hm[1])
+    # left minus right root depth 40 bins = +50 mm; exchanged: -50 mm = 24 bins
+    assert s.rel_root_bins.tolist() == [24.0, 40.0]
+    assert s.hand_type[0].tolist() == t.hand_type[0].flip(0).tolist()
+    assert segm_s.tolist() == [[[0, 19, 4]], [[0, 3, 20]]]
+
+
+def test_the_hand_frame_loss_does_not_care_which_slot_holds_which_hand():
+    """With the better assignment, a two-hand prediction and the same prediction with its slots
+    exchanged cost the same: the pose heads need not know which hand is the right one."""
+    from digit.model.hand_frame import swap_slots
+
+    torch.manual_seed(1)
+    cfg = NetworkConfig.preset("cpu", backbone_weights=None)
+    net = DigitNet(cfg, init_backbone=False)
+    out = net(torch.rand(3, 3, 96, 96))
+    targets = _targets(3)  # right only, left only, both
+    segm = torch.randint(0, 33, (3, 48, 48))
+    both = torch.tensor([False, False, True])
+    order = torch.tensor([0, *range(17, 33), *range(1, 17)])
+    bins = out.rel_root_depth_bins
+    exchanged = type(out)(**{
+        **out.__dict__,
+        "joints_hm": swap_slots(out.joints_hm, both),
+        "heatmaps": swap_slots(out.heatmaps, both),
+        "chirality_logits": swap_slots(out.chirality_logits, both),
+        "rel_root_depth_bins": torch.where(both, 64 - bins, bins),
+        "segm_logits": torch.where(
+            both[:, None, None, None], out.segm_logits[:, order], out.segm_logits
+        ),
+    })  # fmt: skip
+    _, terms = digit_loss(out, targets, segm, None)
+    _, terms_x = digit_loss(exchanged, targets, segm, None)
+    for k in terms:
+        assert torch.allclose(terms[k], terms_x[k], rtol=1e-5, atol=1e-6), k
+    # the release's fixed assignment does care
+    plain = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None, handedness="global"), False)
+    p = plain(torch.rand(3, 3, 96, 96))
+    q = type(p)(**{**p.__dict__, "joints_hm": swap_slots(p.joints_hm, both)})
+    assert not torch.allclose(digit_loss(p, targets, segm, None)[1]["joints"],
+                              digit_loss(q, targets, segm, None)[1]["joints"])  # fmt: skip
+
+
+def test_in_eval_mode_the_branch_assigns_the_slots():
+    from digit.model.hand_frame import assign_hands
+
+    torch.manual_seed(2)
+    net = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None), init_backbone=False)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.rand(4, 3, 96, 96))
+    # after assignment no sample sees two hands with slot 0 less "right" than slot 1
+    c = out.chirality_logits
+    assert not ((out.two_hands_logit > 0) & (c[:, 0] < c[:, 1])).any()
+    # assign_hands by hand on a made-up output: sample 0 two hands, slot 0 "left": exchanged
+    o = type(out)(**{
+        **out.__dict__,
+        "two_hands_logit": torch.tensor([3.0, 3.0, -3.0, -3.0]),
+        "chirality_logits": torch.tensor([[-2.0, 2.0], [2.0, -2.0], [-2.0, 2.0], [0.0, 0.0]]),
+    })  # fmt: skip
+    a = assign_hands(o)
+    assert torch.equal(a.joints_uvd[0, :21], o.joints_uvd[0, 21:])
+    assert torch.equal(a.joints_uvd[1:], o.joints_uvd[1:])  # sure of order, or one hand
+    assert torch.allclose(a.rel_root_depth_mm[0], -o.rel_root_depth_mm[0])
+    assert a.chirality_logits[0].tolist() == [2.0, -2.0]
+    assert torch.equal(a.segm_logits[0, 1], o.segm_logits[0, 17])
+
+
+@pytest.mark.parametrize(
+    "module", ["digit.targets", "digit.evaluate", "digit.losses", "cli.eval_app", "cli.train_app"]
+)
+def test_each_entry_module_imports_first_in_a_fresh_interpreter(module):
+    """digit.model imports digit.targets' dataclass only for type checking (digit.targets
+    imports digit.model): whichever module a command imports first must load."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -111,9 +111,11 @@ class NetworkConfig:
         not alias (at 256 px most InterHand2.6M crops enlarge: k = 1, nothing changes).
         Checkpoints record it; training, evaluation and the demo crop alike.
     handedness: "global" (the release: the global head's two presence logits) or
-        "hand_frame" (the global head says two hands or one; a small head on the features
-        resampled in each hand slot's frame, from its predicted 2D joints, says which:
-        `digit.model.hand_frame`). The output contract (`handedness_logits`) is the same.
+        "hand_frame" (a small head on the backbone features says two hands or one; another,
+        on the features resampled in each hand slot's frame from its predicted 2D joints,
+        says which; on two-hand images the loss takes the better slot assignment and, outside
+        training, the branch assigns the slots: `digit.model.hand_frame`). The output
+        contract (`handedness_logits`, right slot 0..20, left 21..41) is the same.
     global_norm: BatchNorm after each conv of the global head (`digit.model.heads.global_head`;
         the release has none). Without it the `cpu` recipe's global head died within its
         1,200 steps: root depth and handedness were constants.

@@ -19,12 +19,19 @@ outer edges). Not the release's: off in `paper`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.joints import HAND_JOINTS, RIGHT_ROOT
-from digit.model.config import FEATURE_STRIDE
+from digit.model.config import FEATURE_STRIDE, ROOT_BINS
+from digit.model.output import DigitOutput
+
+if TYPE_CHECKING:  # digit.targets imports digit.model (a cycle at run time)
+    from digit.targets import PoseTargets
 
 MIDDLE_BASE = 11  # middle1 in one hand's skeleton.txt order (core.joints.HAND_JOINT_NAMES)
 FRAME_CELLS = 16  # side of the resampled feature crop, cells
@@ -159,3 +166,105 @@ def chirality_targets(
     target = torch.stack([right, right & ~both], dim=1).float()
     ok = valid.to(torch.bool) & (right | left)
     return target, ok[:, None].expand(-1, 2)
+
+
+# ----------------------------------------------------------------------- which slot is which
+# With this branch the pose heads need not know which of two hands is the right one: on
+# two-hand images the loss takes the better of the two slot assignments (`best_assignment`,
+# `swap_hands`), so each slot can follow one hand by any convention the network finds (instead
+# of hedging between the hands, which a fixed right/left assignment asks of a network that
+# cannot yet tell them apart: both slots then sit between the hands), and the branch's
+# chirality says which slot holds the right hand (`assign_hands`, applied by the network in
+# eval mode). Single-hand images keep the fixed assignment (the annotated side's slot).
+
+
+def swap_slots(x: torch.Tensor, swap: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """x with its two hand halves along `dim` (42 joints, or 2 per-hand values) exchanged
+    where swap (B,) is True."""
+    half = x.shape[dim] // 2
+    swapped = torch.cat([x.narrow(dim, half, half), x.narrow(dim, 0, half)], dim)
+    shape = [len(x)] + [1] * (x.ndim - 1)
+    return torch.where(swap.view(shape), swapped, x)
+
+
+def swap_class_map(num_classes: int, device: torch.device | None = None) -> torch.Tensor:
+    """(C,) long: each segmentation class's counterpart on the other hand (background stays):
+    33 classes: 1..16 <-> 17..32; 3 classes (`lr_segm`): 1 <-> 2."""
+    if num_classes == 3:
+        return torch.tensor([0, 2, 1], device=device)
+    parts = (num_classes - 1) // 2
+    k = torch.arange(num_classes, device=device)
+    return torch.where(k == 0, k, torch.where(k <= parts, k + parts, k - parts))
+
+
+def best_assignment(
+    pred_hm: torch.Tensor, target_hm: torch.Tensor, valid: torch.Tensor, hand_type: torch.Tensor
+) -> torch.Tensor:
+    """(B,) bool: two-hand samples whose predicted slots fit the annotated hands better
+    exchanged (mean L1 over the valid 2.5D joint coordinates, both hands; ties keep the fixed
+    assignment). pred_hm, target_hm (B, 42, 3); valid (B, 42); hand_type (B, 2). No gradient."""
+    with torch.no_grad():
+        v = valid.to(torch.bool)
+        target = torch.where(v[..., None], target_hm.float(), 0.0)
+
+        def cost(pred: torch.Tensor) -> torch.Tensor:
+            err = torch.where(v[..., None], (pred.float() - target).abs(), 0.0)
+            return err.sum(dim=(1, 2)) / (3 * v.sum(1)).clamp_min(1)
+
+        two = (hand_type > 0).all(dim=1)
+        return two & (cost(swap_slots(pred_hm, torch.ones_like(two))) < cost(pred_hm))
+
+
+def swap_hands(
+    targets: PoseTargets, segm_target: torch.Tensor | None, swap: torch.Tensor, num_classes: int
+) -> tuple[PoseTargets, torch.Tensor | None]:
+    """The targets of the samples where swap (B,) is True described with the hands exchanged:
+    joints and their validity slot for slot, the left-minus-right root depth negated (bin
+    coordinate 64 - b), the presence bits exchanged, and each part class for its counterpart
+    on the other hand (`swap_class_map`). segm_target (B, H, W) long or None."""
+    if segm_target is not None:
+        mapped = swap_class_map(num_classes, segm_target.device)[
+            segm_target.clamp(0, num_classes - 1)
+        ]
+        segm_target = torch.where(swap[:, None, None], mapped, segm_target)
+    return (
+        replace(
+            targets,
+            joints_hm=swap_slots(targets.joints_hm, swap),
+            joint_valid=swap_slots(targets.joint_valid, swap),
+            rel_root_bins=torch.where(
+                swap, ROOT_BINS - targets.rel_root_bins, targets.rel_root_bins
+            ),
+            hand_type=swap_slots(targets.hand_type, swap),
+        ),
+        segm_target,
+    )
+
+
+def assign_hands(output: DigitOutput) -> DigitOutput:
+    """The output with its slots exchanged where the branch sees two hands (P(two) > 0.5) and
+    slot 0's hand looks less like a right hand than slot 1's: every per-hand field swapped
+    (joints, heatmaps, chirality), the relative root depth negated (its bins reversed), the
+    part classes exchanged. Needs `chirality_logits` and `two_hands_logit`."""
+    c = output.chirality_logits
+    swap = (output.two_hands_logit > 0) & (c[:, 0] < c[:, 1])
+    segm = output.segm_logits
+    if segm is not None:
+        order = swap_class_map(segm.shape[1], segm.device)
+        segm = torch.where(swap[:, None, None, None], segm[:, order], segm)
+    return replace(
+        output,
+        joints_uvd=swap_slots(output.joints_uvd, swap),
+        joints_hm=swap_slots(output.joints_hm, swap),
+        heatmaps=swap_slots(output.heatmaps, swap),
+        rel_root_depth_mm=torch.where(swap, -output.rel_root_depth_mm, output.rel_root_depth_mm),
+        rel_root_depth_bins=torch.where(
+            swap, ROOT_BINS - output.rel_root_depth_bins, output.rel_root_depth_bins
+        ),
+        root_depth_logits=torch.where(
+            swap[:, None], output.root_depth_logits.flip(-1), output.root_depth_logits
+        ),
+        handedness_logits=swap_slots(output.handedness_logits, swap),
+        chirality_logits=swap_slots(c, swap),
+        segm_logits=segm,
+    )

@@ -22,7 +22,7 @@ from digit.model.decode import (
     root_bins_to_mm,
     soft_argmax_2d,
 )
-from digit.model.hand_frame import HandFrameHandedness, handedness_from_frames
+from digit.model.hand_frame import HandFrameHandedness, assign_hands, handedness_from_frames
 from digit.model.heads import global_head, joint_map_conv, mlp
 from digit.model.output import DigitOutput
 from digit.model.segmentation import SegmentationHead, semantic_features, semantic_input
@@ -106,13 +106,13 @@ class DigitNet(nn.Module):
         xy = soft_argmax_2d(probs)
         z = expected_depth(probs, depth_maps)
         root_bins = bin_expectation(root_logits)
-        chirality = None
+        chirality = two_hands = None
         if cfg.handedness == "hand_frame":
             two_hands, chirality = self.hand_frame(features, xy, cfg.input_size)
             hand_logits = handedness_from_frames(two_hands, chirality)
         else:
             hand_logits = self.hand_fc(pooled)
-        return DigitOutput(
+        output = DigitOutput(
             joints_uvd=torch.cat([heatmap_to_pixels(xy), heatmap_depth_to_mm(z)[..., None]], -1),
             rel_root_depth_mm=root_bins_to_mm(root_bins),
             handedness_logits=hand_logits,
@@ -122,7 +122,11 @@ class DigitNet(nn.Module):
             rel_root_depth_bins=root_bins,
             root_depth_logits=root_logits,
             chirality_logits=chirality,
+            two_hands_logit=two_hands,
         )
+        # hand_frame: the slots are assigned to hands by the branch outside training (the loss
+        # takes the better assignment on two-hand images; digit.model.hand_frame)
+        return output if two_hands is None or self.training else assign_hands(output)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -29,6 +29,7 @@ class DigitOutput:
     root_depth_logits: (B, 64) relative root depth bin logits.
     chirality_logits: (B, 2) per hand slot (right, left), "the hand in this slot's frame is a
         right hand" (`handedness = "hand_frame"` only; None otherwise).
+    two_hands_logit: (B,) "two hands are shown" (`handedness = "hand_frame"` only).
     """
 
     joints_uvd: torch.Tensor
@@ -40,3 +41,4 @@ class DigitOutput:
     rel_root_depth_bins: torch.Tensor
     root_depth_logits: torch.Tensor
     chirality_logits: torch.Tensor | None = None
+    two_hands_logit: torch.Tensor | None = None
