@@ -40,9 +40,10 @@ check-default: install
 # curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The
 # training counts steps, not minutes, and runs on DEMO_THREADS threads, so the model does not
 # depend on the machine's load or core count; the time it took is printed at the end. 1,200
-# steps of the 96 px preset: 9 min 17 s of the demo's 11 min 27 s on the quiet 2-core machine;
-# 1,300 scored the same (46.4 mm test MPJPE), 1,600 scored 45.0 but take 14 minutes alone
-# (BENCHMARKS.md, "96 px crops").
+# steps of the 96 px preset: the whole demo 11 min 49 s on a quiet 2-core Intel machine
+# (2026-12-06, with the hand-frame handedness branch; 11 min 27 s before it on an AMD one);
+# 1,600 steps scored better before the branch (45.0 against 46.4 mm) but took 14 minutes of
+# training alone (BENCHMARKS.md, "96 px crops").
 DEMO_STEPS ?= 1200
 DEMO_THREADS ?= 2
 demo: install
