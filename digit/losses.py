@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from core.joints import BONES
-from digit.model.hand_frame import best_assignment, chirality_targets, swap_hands, swap_slots
+from digit.model.hand_frame import best_assignment, chirality_targets, swap_slots, swap_target_hands
 from digit.model.output import DigitOutput
 from digit.targets import PoseTargets
 
@@ -235,7 +235,7 @@ def digit_loss(
             output.joints_hm, targets.joints_hm, targets.joint_valid, targets.hand_type
         )
         classes = output.segm_logits.shape[1] if output.segm_logits is not None else 33
-        targets, segm_target = swap_hands(targets, segm_target, swap, classes)
+        targets, segm_target = swap_target_hands(targets, segm_target, swap, classes)
     terms = {
         "joints": joints_loss(output.joints_hm, targets.joints_hm, targets.joint_valid, average),
         "root": root_loss(

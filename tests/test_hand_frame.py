@@ -209,13 +209,13 @@ def test_best_assignment_exchanges_only_two_hand_samples_that_fit_better_exchang
 
 
 def test_swap_hands_describes_the_same_scene_with_the_hands_exchanged():
-    from digit.model.hand_frame import swap_hands
+    from digit.model.hand_frame import swap_target_hands
 
     t = _targets(2)
     t = PoseTargets(**{**t.__dict__, "rel_root_bins": torch.tensor([40.0, 40.0])})
     segm = torch.tensor([[[0, 3, 20]], [[0, 3, 20]]])
     swap = torch.tensor([True, False])
-    s, segm_s = swap_hands(t, segm, swap, 33)
+    s, segm_s = swap_target_hands(t, segm, swap, 33)
     assert torch.equal(s.joints_hm[0, :21], t.joints_hm[0, 21:])
     assert torch.equal(s.joints_hm[1], t.joints_hm[1])
     # left minus right root depth 40 bins = +50 mm; exchanged: -50 mm = 24 bins

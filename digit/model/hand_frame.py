@@ -22,11 +22,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.joints import HAND_JOINTS, RIGHT_ROOT
+from core.parts import swap_hands as swap_part_classes
 from digit.model.config import FEATURE_STRIDE, ROOT_BINS
 from digit.model.output import DigitOutput
 
@@ -171,8 +173,8 @@ def chirality_targets(
 # ----------------------------------------------------------------------- which slot is which
 # With this branch the pose heads need not know which of two hands is the right one: on
 # two-hand images the loss takes the better of the two slot assignments (`best_assignment`,
-# `swap_hands`), so each slot can follow one hand by any convention the network finds (instead
-# of hedging between the hands, which a fixed right/left assignment asks of a network that
+# `swap_target_hands`), so each slot can follow one hand by any convention the network finds
+# (instead of hedging between the hands, which a fixed right/left assignment asks of a network that
 # cannot yet tell them apart: both slots then sit between the hands), and the branch's
 # chirality says which slot holds the right hand (`assign_hands`, applied by the network in
 # eval mode). Single-hand images keep the fixed assignment (the annotated side's slot).
@@ -189,12 +191,11 @@ def swap_slots(x: torch.Tensor, swap: torch.Tensor, dim: int = 1) -> torch.Tenso
 
 def swap_class_map(num_classes: int, device: torch.device | None = None) -> torch.Tensor:
     """(C,) long: each segmentation class's counterpart on the other hand (background stays):
-    33 classes: 1..16 <-> 17..32; 3 classes (`lr_segm`): 1 <-> 2."""
+    33 classes: `core.parts.swap_hands` (1..16 <-> 17..32, the flip's); 3 classes
+    (`lr_segm`): 1 <-> 2."""
     if num_classes == 3:
         return torch.tensor([0, 2, 1], device=device)
-    parts = (num_classes - 1) // 2
-    k = torch.arange(num_classes, device=device)
-    return torch.where(k == 0, k, torch.where(k <= parts, k + parts, k - parts))
+    return torch.as_tensor(swap_part_classes(np.arange(num_classes)), device=device)
 
 
 def best_assignment(
@@ -215,7 +216,7 @@ def best_assignment(
         return two & (cost(swap_slots(pred_hm, torch.ones_like(two))) < cost(pred_hm))
 
 
-def swap_hands(
+def swap_target_hands(
     targets: PoseTargets, segm_target: torch.Tensor | None, swap: torch.Tensor, num_classes: int
 ) -> tuple[PoseTargets, torch.Tensor | None]:
     """The targets of the samples where swap (B,) is True described with the hands exchanged:
