@@ -23,8 +23,8 @@ regression), and it makes the 2D error fall several times faster on short CPU bu
 The chirality term is not the release's either: it exists only for networks with
 `handedness = "hand_frame"` (binary cross-entropy of each slot's "right hand" logit against
 `digit.model.hand_frame.chirality_targets`). For those networks every term sees the targets of
-two-hand samples in the slot assignment that fits the prediction better
-(`digit.model.hand_frame.best_assignment`): which slot is the right hand is the branch's
+two-hand samples with slot 0 = the hand further left in the crop
+(`digit.model.hand_frame.spatial_assignment`): which slot is the right hand is the branch's
 answer, not the pose heads'.
 Inputs are cast to float32 so that fp16 autocast outputs reduce safely.
 """
@@ -37,7 +37,12 @@ import torch
 import torch.nn.functional as F
 
 from core.joints import BONES
-from digit.model.hand_frame import best_assignment, chirality_targets, swap_slots, swap_target_hands
+from digit.model.hand_frame import (
+    chirality_targets,
+    spatial_assignment,
+    swap_slots,
+    swap_target_hands,
+)
 from digit.model.output import DigitOutput
 from digit.targets import PoseTargets
 
@@ -230,10 +235,8 @@ def digit_loss(
     """
     _check_average(average)
     swap = None
-    if output.chirality_logits is not None:  # hand_frame: the better slot assignment
-        swap = best_assignment(
-            output.joints_hm, targets.joints_hm, targets.joint_valid, targets.hand_type
-        )
+    if output.chirality_logits is not None:  # hand_frame: slot 0 = the hand further left
+        swap = spatial_assignment(targets.joints_hm, targets.joint_valid, targets.hand_type)
         classes = output.segm_logits.shape[1] if output.segm_logits is not None else 33
         targets, segm_target = swap_target_hands(targets, segm_target, swap, classes)
     terms = {

@@ -196,23 +196,12 @@ def test_swap_class_map_pairs_each_part_with_the_other_hands():
     assert swap_class_map(3).tolist() == [0, 2, 1]
 
 
-def test_best_assignment_exchanges_only_two_hand_samples_that_fit_better_exchanged():
-    from digit.model.hand_frame import best_assignment
-
-    target = torch.zeros(3, 42, 3)
-    target[:, :21] = 1.0  # the right hand at 1, the left at 0
-    pred = target.flip(1).clone()  # every slot holds the other hand
-    valid = torch.ones(3, 42, dtype=torch.bool)
-    hand_type = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    pred[2] = target[2]  # sample 2 is already right
-    assert best_assignment(pred, target, valid, hand_type).tolist() == [True, False, False]
-
-
 def test_swap_hands_describes_the_same_scene_with_the_hands_exchanged():
     from digit.model.hand_frame import swap_target_hands
 
-    t = _targets(2)
-    t = PoseTargets(**{**t.__dict__, "rel_root_bins": torch.tensor([40.0, 40.0])})
+    both = torch.ones(2, 2)
+    t = PoseTargets(**{**_targets(2).__dict__, "rel_root_bins": torch.tensor([40.0, 40.0]),
+                       "hand_type": both})  # fmt: skip
     segm = torch.tensor([[[0, 3, 20]], [[0, 3, 20]]])
     swap = torch.tensor([True, False])
     s, segm_s = swap_target_hands(t, segm, swap, 33)
@@ -222,42 +211,6 @@ def test_swap_hands_describes_the_same_scene_with_the_hands_exchanged():
     assert s.rel_root_bins.tolist() == [24.0, 40.0]
     assert s.hand_type[0].tolist() == t.hand_type[0].flip(0).tolist()
     assert segm_s.tolist() == [[[0, 19, 4]], [[0, 3, 20]]]
-
-
-def test_the_hand_frame_loss_does_not_care_which_slot_holds_which_hand():
-    """With the better assignment, a two-hand prediction and the same prediction with its slots
-    exchanged cost the same: the pose heads need not know which hand is the right one."""
-    from digit.model.hand_frame import swap_slots
-
-    torch.manual_seed(1)
-    cfg = NetworkConfig.preset("cpu", backbone_weights=None)
-    net = DigitNet(cfg, init_backbone=False)
-    out = net(torch.rand(3, 3, 96, 96))
-    targets = _targets(3)  # right only, left only, both
-    segm = torch.randint(0, 33, (3, 48, 48))
-    both = torch.tensor([False, False, True])
-    order = torch.tensor([0, *range(17, 33), *range(1, 17)])
-    bins = out.rel_root_depth_bins
-    exchanged = type(out)(**{
-        **out.__dict__,
-        "joints_hm": swap_slots(out.joints_hm, both),
-        "heatmaps": swap_slots(out.heatmaps, both),
-        "chirality_logits": swap_slots(out.chirality_logits, both),
-        "rel_root_depth_bins": torch.where(both, 64 - bins, bins),
-        "segm_logits": torch.where(
-            both[:, None, None, None], out.segm_logits[:, order], out.segm_logits
-        ),
-    })  # fmt: skip
-    _, terms = digit_loss(out, targets, segm, None)
-    _, terms_x = digit_loss(exchanged, targets, segm, None)
-    for k in terms:
-        assert torch.allclose(terms[k], terms_x[k], rtol=1e-5, atol=1e-6), k
-    # the release's fixed assignment does care
-    plain = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None, handedness="global"), False)
-    p = plain(torch.rand(3, 3, 96, 96))
-    q = type(p)(**{**p.__dict__, "joints_hm": swap_slots(p.joints_hm, both)})
-    assert not torch.allclose(digit_loss(p, targets, segm, None)[1]["joints"],
-                              digit_loss(q, targets, segm, None)[1]["joints"])  # fmt: skip
 
 
 def test_in_eval_mode_the_branch_assigns_the_slots():
@@ -283,6 +236,90 @@ def test_in_eval_mode_the_branch_assigns_the_slots():
     assert torch.allclose(a.rel_root_depth_mm[0], -o.rel_root_depth_mm[0])
     assert a.chirality_logits[0].tolist() == [2.0, -2.0]
     assert torch.equal(a.segm_logits[0, 1], o.segm_logits[0, 17])
+
+
+def test_spatial_assignment_puts_the_hand_further_left_in_slot_0():
+    from digit.model.hand_frame import spatial_assignment
+
+    t = torch.zeros(5, 42, 3)
+    t[:, :21, 0], t[:, 21:, 0] = 10.0, 5.0  # the right hand right of the left one
+    t[1, :21, 0], t[1, 21:, 0] = 5.0, 10.0  # sample 1: already in order
+    valid = torch.ones(5, 42, dtype=torch.bool)
+    valid[3, 21:] = False  # sample 3: the left hand not annotated
+    valid[0, 0] = False
+    t[0, 0, 0] = float("nan")  # an invalid joint's value never counts
+    hand_type = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    assert spatial_assignment(t, valid, hand_type).tolist() == [True, False, False, False, True]
+
+
+def test_the_hand_frame_loss_trains_slot_0_on_the_hand_further_left():
+    """Every term sees a two-hand sample's targets with slot 0 = the hand further left in the
+    crop: here sample 2's right hand is on the right, so its targets are exchanged."""
+    from digit.losses import bone_loss, chirality_loss, joints_loss, root_loss
+    from digit.model.hand_frame import swap_slots
+
+    torch.manual_seed(1)
+    net = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None), init_backbone=False)
+    out = net(torch.rand(3, 3, 96, 96))
+    t = _targets(3)  # right only, left only, both
+    hm = t.joints_hm.clone()
+    hm[2, :21, 0], hm[2, 21:, 0] = 18.0, 6.0  # the right hand on the right
+    t = PoseTargets(**{**t.__dict__, "joints_hm": hm, "rel_root_bins": torch.full((3,), 40.0)})
+    segm = torch.zeros(3, 48, 48, dtype=torch.long)
+    segm[2, 0, 0], segm[2, 0, 1] = 3, 20
+    _, terms = digit_loss(out, t, segm, None)
+    swap = torch.tensor([False, False, True])  # by hand: only sample 2, only two-hand samples
+    hm_s, valid_s = swap_slots(hm, swap), swap_slots(t.joint_valid, swap)
+    assert torch.allclose(terms["joints"], joints_loss(out.joints_hm, hm_s, valid_s))
+    assert torch.allclose(terms["bone"], bone_loss(out.joints_hm, hm_s, valid_s))
+    bins = torch.tensor([40.0, 40.0, 24.0])  # +50 mm left minus right; exchanged: -50 mm
+    assert torch.allclose(terms["root"], root_loss(out.rel_root_depth_bins, bins, t.rel_root_valid))
+    chir = chirality_loss(out.chirality_logits, t.hand_type, t.hand_type_valid, swap=swap)
+    assert torch.allclose(terms["chirality"], chir)
+    segm_s = segm.clone()
+    segm_s[2, 0, 0], segm_s[2, 0, 1] = 19, 4
+    want = torch.nn.functional.cross_entropy(out.segm_logits.float(), segm_s)
+    assert torch.allclose(terms["segmentation"], want, rtol=1e-5)
+
+
+def test_sides_from_branch_by_hand():
+    """Pixel 0: background 0.5, right part 1 0.1, left part 1 (class 17) 0.4 -> part 1 has 0.5;
+    the branch says right with P = 0.8: right part 1 0.4, left part 1 0.1, background 0.5."""
+    from digit.model.hand_frame import sides_from_branch
+
+    p = torch.full((1, 33, 1, 1), 1e-12)
+    p[0, 0], p[0, 1], p[0, 17] = 0.5, 0.1, 0.4
+    got = sides_from_branch(p.log(), torch.logit(torch.tensor([0.8]))).exp()
+    assert got.sum().item() == pytest.approx(1.0, abs=1e-6)
+    assert got[0, 0].item() == pytest.approx(0.5, abs=1e-6)
+    assert got[0, 1].item() == pytest.approx(0.4, abs=1e-6)
+    assert got[0, 17].item() == pytest.approx(0.1, abs=1e-6)
+
+
+def test_in_eval_mode_one_left_hand_gets_the_left_part_classes():
+    from digit.model.hand_frame import assign_hands
+
+    torch.manual_seed(2)
+    net = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None), init_backbone=False)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.rand(3, 3, 96, 96))
+    o = type(out)(**{
+        **out.__dict__,
+        "two_hands_logit": torch.tensor([-3.0, -3.0, 3.0]),  # one hand, one hand, two
+        "chirality_logits": torch.tensor([[-2.0, -1.0], [2.0, 1.0], [-2.0, -1.0]]),
+    })  # fmt: skip
+    a = assign_hands(o)
+    assert torch.equal(a.joints_uvd[:2], o.joints_uvd[:2])  # one hand: no slot moves
+    # one hand: part k's probability goes to the side the branch says (mean logit -1.5: left
+    # for sample 0, +1.5: right for sample 1), whatever side the part head gave it
+    r, l = a.segm_logits[:2, 1:17], a.segm_logits[:2, 17:33]
+    assert (l[0] > r[0]).all() and (r[1] > l[1]).all()
+    bg = torch.log_softmax(o.segm_logits[:2].float(), 1)[:, 0]
+    assert torch.allclose(a.segm_logits[:2, 0], bg)
+    # two hands, slot 0 "more left" than slot 1 (-2 < -1): both slots and classes exchanged
+    assert torch.equal(a.joints_uvd[2, :21], o.joints_uvd[2, 21:])
+    assert torch.equal(a.segm_logits[2, 17], o.segm_logits[2, 1])
 
 
 @pytest.mark.parametrize(

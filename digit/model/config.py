@@ -113,8 +113,8 @@ class NetworkConfig:
     handedness: "global" (the release: the global head's two presence logits) or
         "hand_frame" (a small head on the backbone features says two hands or one; another,
         on the features resampled in each hand slot's frame from its predicted 2D joints,
-        says which; on two-hand images the loss takes the better slot assignment and, outside
-        training, the branch assigns the slots: `digit.model.hand_frame`). The output
+        says which; on two-hand images slot 0 is trained on the hand further left in the crop
+        and, outside training, the branch assigns the slots: `digit.model.hand_frame`). The output
         contract (`handedness_logits`, right slot 0..20, left 21..41) is the same.
     global_norm: BatchNorm after each conv of the global head (`digit.model.heads.global_head`;
         the release has none). Without it the `cpu` recipe's global head died within its

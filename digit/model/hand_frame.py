@@ -172,12 +172,19 @@ def chirality_targets(
 
 # ----------------------------------------------------------------------- which slot is which
 # With this branch the pose heads need not know which of two hands is the right one: on
-# two-hand images the loss takes the better of the two slot assignments (`best_assignment`,
-# `swap_target_hands`), so each slot can follow one hand by any convention the network finds
-# (instead of hedging between the hands, which a fixed right/left assignment asks of a network that
-# cannot yet tell them apart: both slots then sit between the hands), and the branch's
-# chirality says which slot holds the right hand (`assign_hands`, applied by the network in
-# eval mode). Single-hand images keep the fixed assignment (the annotated side's slot).
+# two-hand images slot 0 is trained on the hand further left in the crop (`spatial_assignment`,
+# `swap_target_hands`), which they can see, and the branch's chirality says which slot holds
+# the right hand (`assign_hands`, applied by the network in eval mode). A fixed right/left
+# assignment asks a network that cannot yet tell the hands apart to hedge between them, and
+# the better of the two assignments (tried first) lets it keep hedging: in both, the two slots
+# sit between the hands (predicted hands 0.19 x as far apart as the true ones on the demo
+# model's test images; left to right: 0.68 x; BENCHMARKS.md, "Two slots, one place").
+# Single-hand images keep the fixed assignment (the annotated side's slot; both slots may
+# find the hand), and their part labels their true side: that supervision is what teaches the
+# features the branch reads which hand is which (trained instead with one side for every single
+# hand, the segmentation's right vs left rose but the branch's fell, 0.93 -> 0.87; BENCHMARKS.md,
+# "Two slots, one place"). Outside training, a single hand's part classes take their side from
+# the branch (`sides_from_branch`).
 
 
 def swap_slots(x: torch.Tensor, swap: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -198,22 +205,22 @@ def swap_class_map(num_classes: int, device: torch.device | None = None) -> torc
     return torch.as_tensor(swap_part_classes(np.arange(num_classes)), device=device)
 
 
-def best_assignment(
-    pred_hm: torch.Tensor, target_hm: torch.Tensor, valid: torch.Tensor, hand_type: torch.Tensor
+def spatial_assignment(
+    target_hm: torch.Tensor, valid: torch.Tensor, hand_type: torch.Tensor
 ) -> torch.Tensor:
-    """(B,) bool: two-hand samples whose predicted slots fit the annotated hands better
-    exchanged (mean L1 over the valid 2.5D joint coordinates, both hands; ties keep the fixed
-    assignment). pred_hm, target_hm (B, 42, 3); valid (B, 42); hand_type (B, 2). No gradient."""
-    with torch.no_grad():
-        v = valid.to(torch.bool)
-        target = torch.where(v[..., None], target_hm.float(), 0.0)
-
-        def cost(pred: torch.Tensor) -> torch.Tensor:
-            err = torch.where(v[..., None], (pred.float() - target).abs(), 0.0)
-            return err.sum(dim=(1, 2)) / (3 * v.sum(1)).clamp_min(1)
-
-        two = (hand_type > 0).all(dim=1)
-        return two & (cost(swap_slots(pred_hm, torch.ones_like(two))) < cost(pred_hm))
+    """(B,) bool: two-hand samples whose right hand lies right of their left hand in the crop
+    (mean x of each hand's valid joints; equal: not exchanged), i.e. those whose targets are
+    exchanged so that slot 0 holds the hand further left. target_hm (B, 42, >=1) heatmap
+    units; valid (B, 42) bool; hand_type (B, 2). Samples where either hand has no valid joint
+    keep the fixed assignment."""
+    v = valid.to(torch.bool)
+    x = torch.where(v, target_hm[..., 0].float(), 0.0)
+    right, left = slice(0, HAND_JOINTS), slice(HAND_JOINTS, 2 * HAND_JOINTS)
+    n_r, n_l = v[:, right].sum(1), v[:, left].sum(1)
+    mean_r = x[:, right].sum(1) / n_r.clamp_min(1)
+    mean_l = x[:, left].sum(1) / n_l.clamp_min(1)
+    two = (hand_type > 0).all(dim=1) & (n_r > 0) & (n_l > 0)
+    return two & (mean_r > mean_l)
 
 
 def swap_target_hands(
@@ -242,17 +249,37 @@ def swap_target_hands(
     )
 
 
+def sides_from_branch(segm_logits: torch.Tensor, chirality: torch.Tensor) -> torch.Tensor:
+    """A one-hand image's part segmentation with its side from the branch: segm_logits (B, 33,
+    H, W), chirality (B,) "right hand" logit -> (B, 33, H, W) log-probabilities (float32).
+    Each pixel keeps its background probability and its probability of each part k, summed
+    over both hands (p(k) = p(right k) + p(left k)); the hand is the branch's, P(right) = c:
+    right part k gets p(k) c, left part k p(k) (1 - c). One hand: every hand pixel is that
+    hand's, whose side a pixel head sees far worse than the branch does."""
+    logp = torch.log_softmax(segm_logits.float(), dim=1)
+    right, left = logp[:, 1:17], logp[:, 17:33]
+    part = torch.logaddexp(right, left)
+    c = chirality.float()[:, None, None, None]
+    log_r, log_l = F.logsigmoid(c), F.logsigmoid(-c)
+    return torch.cat([logp[:, :1], part + log_r, part + log_l], dim=1)
+
+
 def assign_hands(output: DigitOutput) -> DigitOutput:
     """The output with its slots exchanged where the branch sees two hands (P(two) > 0.5) and
     slot 0's hand looks less like a right hand than slot 1's: every per-hand field swapped
     (joints, heatmaps, chirality), the relative root depth negated (its bins reversed), the
-    part classes exchanged. Needs `chirality_logits` and `two_hands_logit`."""
+    part classes exchanged. Where the branch sees one hand, the part classes take their side
+    from it (`sides_from_branch`). Needs `chirality_logits` and `two_hands_logit`."""
     c = output.chirality_logits
-    swap = (output.two_hands_logit > 0) & (c[:, 0] < c[:, 1])
+    two = output.two_hands_logit > 0
+    swap = two & (c[:, 0] < c[:, 1])
     segm = output.segm_logits
     if segm is not None:
         order = swap_class_map(segm.shape[1], segm.device)
         segm = torch.where(swap[:, None, None, None], segm[:, order], segm)
+        if segm.shape[1] == 33:
+            one = sides_from_branch(segm, c.mean(dim=1))
+            segm = torch.where(two[:, None, None, None], segm, one)
     return replace(
         output,
         joints_uvd=swap_slots(output.joints_uvd, swap),

@@ -124,8 +124,8 @@ class DigitNet(nn.Module):
             chirality_logits=chirality,
             two_hands_logit=two_hands,
         )
-        # hand_frame: the slots are assigned to hands by the branch outside training (the loss
-        # takes the better assignment on two-hand images; digit.model.hand_frame)
+        # hand_frame: the slots are assigned to hands by the branch outside training (in
+        # training, slot 0 holds the hand further left on two-hand images; digit.model.hand_frame)
         return output if two_hands is None or self.training else assign_hands(output)
 
 

@@ -115,11 +115,12 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "1,600-step demo from 54.8 to 51.1 mm test MPJPE (BENCHMARKS.md)",
         "handedness": "hand_frame: which hand from the backbone features resampled in each "
         "hand slot's frame (upright, centred and sized from its predicted 2D joints), one hand "
-        "or two from a small head of its own, and on two-hand images the loss takes the better "
-        "of the two slot assignments, the branch saying which slot is the right hand "
-        "(digit.model.hand_frame): the release's global head called every demo image 'both' "
-        "(handedness 0.50, right vs left on single hands 0.50; with the branch 0.90 and 0.89; "
-        "BENCHMARKS.md, 'Which hand, in the hand's frame')",
+        "or two from a small head of its own, and on two-hand images slot 0 trained on the hand "
+        "further left in the crop, the branch saying which slot is the right hand and which "
+        "side a single hand's part classes are (digit.model.hand_frame): the release's "
+        "global head called every demo image 'both' "
+        "(handedness 0.50, right vs left on single hands 0.50; with the branch 0.92 and 0.93; "
+        "BENCHMARKS.md, 'Which hand, in the hand's frame', 'Two slots, one place')",
         "global_norm": "BatchNorm after each conv of the global head: without it the cpu "
         "recipe's trunk died within 1,200 steps (every unit of its fifth conv negative for "
         "every image), so its root depth was one constant",
