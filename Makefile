@@ -39,12 +39,12 @@ check-default: install
 # unseen test split next to two references (constant mean pose, untrained network), learning
 # curves, pictures of the predictions and MANO meshes fitted to them, all in $(DEMO_OUT)/. The
 # training counts steps, not minutes, and runs on DEMO_THREADS threads, so the model does not
-# depend on the machine's load or core count; the time it took is printed at the end. 1,200
-# steps of the 96 px preset: the whole demo 11 min 49 s on a quiet 2-core Intel machine
-# (2026-12-06, with the hand-frame handedness branch; 11 min 27 s before it on an AMD one);
-# 1,600 steps scored better before the branch (45.0 against 46.4 mm) but took 14 minutes of
-# training alone (BENCHMARKS.md, "96 px crops").
-DEMO_STEPS ?= 1200
+# depend on the machine's load or core count; the time it took is printed at the end. 1,400
+# steps of the 96 px preset: 1.4 mm test MPJPE and 0.014 handedness better than 1,200 (46.4
+# against 47.9 mm, 0.918 against 0.904; BENCHMARKS.md, "Two slots, one place"); the whole
+# demo about 13 minutes on a quiet 2-core Intel machine (1,200 steps: 11 min 49 s); 1,600 steps
+# would take it past 15 (BENCHMARKS.md, "96 px crops").
+DEMO_STEPS ?= 1400
 DEMO_THREADS ?= 2
 demo: install
 	@mkdir -p $(DEMO_OUT)
