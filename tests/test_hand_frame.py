@@ -213,14 +213,19 @@ def test_swap_hands_describes_the_same_scene_with_the_hands_exchanged():
     assert segm_s.tolist() == [[[0, 19, 4]], [[0, 3, 20]]]
 
 
-def test_in_eval_mode_the_branch_assigns_the_slots():
-    from digit.model.hand_frame import assign_hands
-
+def _eval_output(n: int):
+    """The eval-mode output of a seeded `cpu` network (slots already assigned) on n images."""
     torch.manual_seed(2)
     net = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None), init_backbone=False)
     net.eval()
     with torch.no_grad():
-        out = net(torch.rand(4, 3, 96, 96))
+        return net(torch.rand(n, 3, 96, 96))
+
+
+def test_in_eval_mode_the_branch_assigns_the_slots():
+    from digit.model.hand_frame import assign_hands
+
+    out = _eval_output(4)
     # after assignment no sample sees two hands with slot 0 less "right" than slot 1
     c = out.chirality_logits
     assert not ((out.two_hands_logit > 0) & (c[:, 0] < c[:, 1])).any()
@@ -299,11 +304,7 @@ def test_sides_from_branch_by_hand():
 def test_in_eval_mode_one_left_hand_gets_the_left_part_classes():
     from digit.model.hand_frame import assign_hands
 
-    torch.manual_seed(2)
-    net = DigitNet(NetworkConfig.preset("cpu", backbone_weights=None), init_backbone=False)
-    net.eval()
-    with torch.no_grad():
-        out = net(torch.rand(3, 3, 96, 96))
+    out = _eval_output(3)
     o = type(out)(**{
         **out.__dict__,
         "two_hands_logit": torch.tensor([-3.0, -3.0, 3.0]),  # one hand, one hand, two
