@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from core.joints import BONES
+from core.parts import NUM_CLASSES
 from digit.model.hand_frame import (
     chirality_targets,
     spatial_assignment,
@@ -237,7 +238,8 @@ def digit_loss(
     swap = None
     if output.chirality_logits is not None:  # hand_frame: slot 0 = the hand further left
         swap = spatial_assignment(targets.joints_hm, targets.joint_valid, targets.hand_type)
-        classes = output.segm_logits.shape[1] if output.segm_logits is not None else 33
+        segm = output.segm_logits
+        classes = segm.shape[1] if segm is not None else NUM_CLASSES
         targets, segm_target = swap_target_hands(targets, segm_target, swap, classes)
     terms = {
         "joints": joints_loss(output.joints_hm, targets.joints_hm, targets.joint_valid, average),

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.joints import HAND_JOINTS, RIGHT_ROOT
+from core.parts import LEFT_OFFSET, NUM_CLASSES, NUM_PARTS, RIGHT_OFFSET
 from core.parts import swap_hands as swap_part_classes
 from digit.model.config import FEATURE_STRIDE, ROOT_BINS
 from digit.model.output import DigitOutput
@@ -257,7 +258,8 @@ def sides_from_branch(segm_logits: torch.Tensor, chirality: torch.Tensor) -> tor
     right part k gets p(k) c, left part k p(k) (1 - c). One hand: every hand pixel is that
     hand's, whose side a pixel head sees far worse than the branch does."""
     logp = torch.log_softmax(segm_logits.float(), dim=1)
-    right, left = logp[:, 1:17], logp[:, 17:33]
+    right = logp[:, RIGHT_OFFSET : RIGHT_OFFSET + NUM_PARTS]
+    left = logp[:, LEFT_OFFSET : LEFT_OFFSET + NUM_PARTS]
     part = torch.logaddexp(right, left)
     c = chirality.float()[:, None, None, None]
     log_r, log_l = F.logsigmoid(c), F.logsigmoid(-c)
@@ -277,7 +279,7 @@ def assign_hands(output: DigitOutput) -> DigitOutput:
     if segm is not None:
         order = swap_class_map(segm.shape[1], segm.device)
         segm = torch.where(swap[:, None, None, None], segm[:, order], segm)
-        if segm.shape[1] == 33:
+        if segm.shape[1] == NUM_CLASSES:
             one = sides_from_branch(segm, c.mean(dim=1))
             segm = torch.where(two[:, None, None, None], segm, one)
     return replace(
