@@ -1,12 +1,13 @@
 """Rasterizer throughput on two-hand-like scenes (masks per second).
 
-    python -m benchmarks.bench_raster [--batch 64] [--repeats 3] [--threads 1 2]
+    python -m benchmarks.bench_raster [--batch 64] [--repeats 3] [--threads 1 N]
                                       [--depth 600] [--torch-batch 8] [--device cpu|cuda]
 
 Scenes: two bumpy hand-sized ellipsoids (1536 faces each, 3072 in all, about one MANO
 sealed mesh per hand) at about ``--depth`` mm in front of a camera with fx ~ fy ~ 1200 and a
 512 x 334 (height x width) image, overlapping on screen; every image has its own random pose.
-For numba (labels, pix_to_face + depth, silhouette) on each thread count: masks/s by wall
+For numba (labels, pix_to_face + depth, silhouette) on each thread count (default: 1 and
+numba's most, N = the cores or ``NUMBA_NUM_THREADS``): masks/s by wall
 clock and masks per CPU-second (per core; fairer on a machine shared with other jobs). Then
 the torch backend on ``--device``. Numba compilation happens before timing (cached on disk).
 
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from benchmarks.options import Parser, positive_float, positive_int, run_main
+from core.errors import DigitError
 from render.raster import RasterSettings, rasterize, rasterize_labels, rasterize_silhouette
 from render.raster.scenes import two_blob_scene
 
@@ -48,12 +50,19 @@ def main() -> None:
     ap = Parser(prog="bench_raster", description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=positive_int, default=64)
     ap.add_argument("--repeats", type=positive_int, default=3)
-    ap.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2])
+    ap.add_argument("--threads", type=positive_int, nargs="+", default=None)
     ap.add_argument("--depth", type=positive_float, default=600.0)
     ap.add_argument("--torch-batch", type=positive_int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reference-batch", type=int, default=2)
     args = ap.parse_args()
+    most = numba.config.NUMBA_NUM_THREADS
+    threads = args.threads or sorted({1, most})
+    if max(threads) > most:
+        raise DigitError(
+            f"--threads {max(threads)}: numba may use at most {most} here (the cores, or "
+            "NUMBA_NUM_THREADS)"
+        )
 
     verts, faces, K = two_blob_scene(
         np.random.default_rng(0), args.batch, HEIGHT, WIDTH, args.depth
@@ -76,12 +85,12 @@ def main() -> None:
     }
     for fn in numba_cases.values():  # compile (or load the cache) before timing
         fn()
-    for threads in args.threads:
-        numba.set_num_threads(threads)
+    for n_threads in threads:
+        numba.set_num_threads(n_threads)
         for name, fn in numba_cases.items():
             wall, cpu = _time(fn, args.repeats)
             print(
-                f"numba {threads} thread(s) {name:22s} {args.batch / wall:8.0f} masks/s "
+                f"numba {n_threads} thread(s) {name:22s} {args.batch / wall:8.0f} masks/s "
                 f"(wall)  {args.batch / cpu:8.0f} masks/CPU-s"
             )
 

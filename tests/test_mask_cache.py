@@ -355,12 +355,12 @@ def test_deflated_masks_inflate_to_their_bytes_with_zlib_and_hdf5(shape, tmp_pat
         np.testing.assert_array_equal(f["m"][...], np.stack(cases))
 
 
-def test_the_pipelined_build_writes_what_render_piece_gives_piece_by_piece(
+def test_the_in_process_build_writes_what_render_piece_gives_piece_by_piece(
     mask_cache_train, synthetic_root
 ):
-    """The in-process build overlaps MANO, the rasterizer and the writes of neighbouring pieces
-    in threads; every row must still be what `render_piece` gives for its piece alone, in
-    order (pieces of 8: several pieces in flight at once)."""
+    """The in-process build renders pieces in lanes, one per core, that finish in any order;
+    every row must still be what `render_piece` gives for its piece alone, in order (pieces of
+    8: several pieces in flight at once)."""
     from render.mask_cache.scene import piece_input, render_piece, scene_topology, vertex_parts
 
     mano = synthetic_root / "mano"
@@ -381,3 +381,45 @@ def test_the_pipelined_build_writes_what_render_piece_gives_piece_by_piece(
             np.testing.assert_array_equal(f["mask_crc32"][start:stop], want.mask_crc32)
             np.testing.assert_array_equal(f["visible_px"][start:stop], want.visible_px)
             np.testing.assert_array_equal(f["lr_iou"][start:stop], want.lr_iou)
+
+
+def test_lanes_and_overlapping_stages_write_the_same_bytes(synthetic_root, tmp_path, monkeypatch):
+    """The two in-process schedules of the numba backend: lanes (one per core, each piece on one
+    thread; what runs where the threading layer allows it) and three overlapping stages (MANO,
+    the rasterizer on every core, the writes; the workqueue layer's and the torch backend's).
+    Pieces of 5 images, so both have several pieces in flight; every dataset equal, byte for
+    byte, and the lanes really ran on lane threads."""
+    import threading
+
+    import render.mask_cache.builder as builder
+
+    threads = set()
+    real_render_posed = builder.render_posed
+
+    def spy(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return real_render_posed(*args, **kwargs)
+
+    monkeypatch.setattr(builder, "render_posed", spy)
+    lanes, staged = tmp_path / "lanes.h5", tmp_path / "staged.h5"
+    kw = dict(limit=23, piece_size=5, show_progress=False, backend="numba")
+    builder.build_masks("train", synthetic_root, out=lanes, **kw)
+    assert threads and all(name.startswith("lane") for name in threads), threads
+    threads.clear()
+    monkeypatch.setattr(builder, "_lanes_fit", lambda ctx: False)
+    builder.build_masks("train", synthetic_root, out=staged, **kw)
+    assert threads == {threading.main_thread().name}
+    with h5py.File(lanes, "r") as a, h5py.File(staged, "r") as b:
+        assert len(a["image_id"]) == 23
+        for name in DATASETS:
+            x, y = a[name][...], b[name][...]
+            if x.dtype == object:  # file names: variable-length strings
+                assert x.tolist() == y.tolist(), name
+            else:
+                assert x.tobytes() == y.tobytes(), name
+
+
+def test_the_threading_layer_is_started_and_named():
+    from render.raster.numba_kernel import start_threading_layer
+
+    assert start_threading_layer() in ("omp", "tbb", "workqueue")

@@ -2,8 +2,9 @@
 
 Flow: check every input (fail fast, before parsing big annotation files) -> index the split ->
 choose the rows (``--limit``, then ``--shard``) -> open ``<out>.partial/`` (same settings or a
-clear error) -> render the missing pieces (in this process, or ``workers`` joblib processes)
--> assemble the pieces into ``<out>`` atomically -> delete the partial folder.
+clear error) -> render the missing pieces (in this process: one lane per core for the numba
+backend, three overlapping stages for the torch one; or in ``workers`` joblib processes) ->
+assemble the pieces into ``<out>`` atomically -> delete the partial folder.
 Memory stays flat: a piece's inputs are gathered only when it is dispatched, and assembly
 copies one piece at a time.
 """
@@ -542,7 +543,10 @@ def _render_all(
         return piece_input(data, spec.start, spec.stop)
 
     if workers == 1 or len(todo) <= 1:
-        _render_pipelined(ctx, todo, inputs, partial, advance)
+        if _lanes_fit(ctx):
+            _render_lanes(ctx, todo, inputs, partial, advance)
+        else:
+            _render_pipelined(ctx, todo, inputs, partial, advance)
         return
     from joblib import Parallel, delayed
 
@@ -555,6 +559,61 @@ def _render_all(
         advance(n)
 
 
+def _lanes_fit(ctx: RenderContext) -> bool:
+    """Whether this process renders in lanes (`_render_lanes`): the numba backend, on a
+    threading layer that takes kernels launched from several threads at once."""
+    if ctx.backend != "numba":
+        return False
+    from render.raster.numba_kernel import start_threading_layer
+
+    return start_threading_layer() in ("omp", "tbb")
+
+
+def _render_lanes(
+    ctx: RenderContext,
+    todo: Sequence[PieceSpec],
+    inputs: Callable[[PieceSpec], PieceInput],
+    partial: PartialDir,
+    advance: Callable[[int], None],
+) -> None:
+    """The numba backend: one lane per core (numba's thread count), each taking whole pieces
+    one after another (MANO, the rasterizer pass, checksums, compression, the file write) on
+    one thread. No lane waits for another and no core is shared by more than one lane: the
+    build then costs the sum of its stages' CPU time, where three overlapping stages of which
+    one used every core lost 0.1-0.2 x of labels alone to threads waiting on each other (same
+    run: 1.37-1.45 x against 1.43-1.64 x; BENCHMARKS.md). Every piece is the same bytes as
+    rendered any other way (MANO runs in fixed batches; `FORWARD_BATCH`)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    import numba
+
+    model, topo = _scene_for(ctx)
+    settings = RasterSettings(backend=ctx.backend, device=ctx.device)
+    lanes = max(1, min(numba.get_num_threads(), len(todo)))
+
+    def piece(spec: PieceSpec) -> int:
+        numba.set_num_threads(1)  # this thread's kernels, checksums and deflate on one core
+        inp = inputs(spec)
+        result = render_posed(topo, inp, pose_piece(model, inp), ctx.canvas_hw, settings)
+        return _write_counted(partial.piece(spec.index), result)
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # MANO in every lane on one thread, as `pose_hands` asks
+    try:
+        with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="lane") as pool:
+            running: set = set()
+            for spec in todo:  # at most one piece per lane in memory
+                if len(running) >= lanes:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        advance(future.result())
+                running.add(pool.submit(piece, spec))
+            for future in running:
+                advance(future.result())
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
 def _render_pipelined(
     ctx: RenderContext,
     todo: Sequence[PieceSpec],
@@ -562,7 +621,8 @@ def _render_pipelined(
     partial: PartialDir,
     advance: Callable[[int], None],
 ) -> None:
-    """The pieces one after another in this process, in three overlapping stages: MANO for
+    """The torch backend (or numba on its "workqueue" layer, which takes one parallel launch
+    at a time): the pieces one after another in this process, in three overlapping stages: MANO for
     the next piece (`pose_piece`, one thread), the rasterizer pass and checksums of this one
     (`render_posed`, every core), compression and the file write of the one before. The
     kernels, torch, ISA-L and the file write release the GIL, so the single-threaded stages no

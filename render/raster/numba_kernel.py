@@ -29,6 +29,7 @@ within ``[:h_b, :w_b]`` and must come prefilled with the background values.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -488,3 +489,22 @@ def raster_silhouette(verts, faces, kparams, hw, near, mask):
                         or (e0 <= 0.0 and e1 <= 0.0 and e2 <= 0.0)
                     ) and (e0 + e1) + e2 != 0.0:
                         out[a] = True
+
+
+@njit(cache=True, parallel=True)
+def _first_launch(n):  # pragma: no cover - numba
+    total = 0
+    for i in prange(n):
+        total += i
+    return total
+
+
+def start_threading_layer() -> str:
+    """The threading layer numba's parallel kernels run on ("omp", "tbb" or "workqueue").
+    numba picks it at the first parallel launch, so this launches a trivial kernel if none has
+    run yet. Only "omp" and "tbb" take parallel kernels launched from several threads at once."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process yet
+        _first_launch(2)
+        return numba.threading_layer()
