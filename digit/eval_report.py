@@ -24,7 +24,7 @@ from core.files import atomic_path
 from core.joints import JOINT_NAMES, NUM_JOINTS
 from digit.analysis_plots import figure_module as _figure
 from digit.analysis_plots import plot_iou_by_class, plot_pck
-from digit.metrics import EvalResult
+from digit.metrics import EvalResult, exchanged_summary
 
 METRICS_JSON = "metrics.json"
 PREDICTIONS_NPZ = "predictions.npz"
@@ -47,7 +47,8 @@ OUTPUT_FILES = (
 def metrics_dict(result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
     """metrics.json content: `result.summary()` (mpjpe_sh/ih/all, mrrpe mm, handedness_acc,
     counts, empty_joints, mpjpe_by_bin; the analyses mpjpe_image_mean_by_bin, segm_miou and
-    segmentation, pck_auc and pck_3d, bone_asymmetry_mm and bone_asymmetry; NaN -> null) plus
+    segmentation, pck_auc and pck_3d, bone_asymmetry_mm and bone_asymmetry, hands_exchanged;
+    NaN -> null) plus
     `meta` (checkpoint, data, root depth)."""
     return {
         **result.summary(),
@@ -59,6 +60,7 @@ def metrics_dict(result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
             "pck_auc": "fraction",
             "pck_3d": "fraction of joints per threshold (mm)",
             "bone_asymmetry_mm": "mm",
+            "hands_exchanged": "fraction of interacting images; its mrrpe and mpjpe in mm",
         },
         "protocol": "InterHand2.6M evaluate(): mean over 42 joints of per-joint means",
         **meta,
@@ -221,7 +223,9 @@ def format_summary(result: EvalResult, root_depth_source: str) -> str:
 
 def analysis_lines(result: EvalResult) -> list[str]:
     """The summary's analysis lines: segmentation mIoU (or why there is none), the 3D PCK AUC
-    over 0-50 mm and the left/right bone-length asymmetry (predicted, and ground truth)."""
+    over 0-50 mm, the left/right bone-length asymmetry (predicted, and ground truth), and the
+    share of interacting images whose two hands were predicted exchanged, with MRRPE on the
+    images placed right and on those exchanged."""
 
     def frac(x: float) -> str:
         return "n/a" if math.isnan(x) else f"{x:.3f}"
@@ -236,7 +240,9 @@ def analysis_lines(result: EvalResult) -> list[str]:
         seg = (
             f"segmentation mIoU {frac(segm.miou)} (right {frac(segm.miou_right)}, left "
             f"{frac(segm.miou_left)}, background {frac(segm.background_iou)}; "
-            f"{segm.images} images); right vs left on hand pixels {frac(segm.side_accuracy)}"
+            f"{segm.images} images); right vs left on hand pixels {frac(segm.side_accuracy)} "
+            f"(single-hand images {frac(segm.side_accuracy_single)}, interacting "
+            f"{frac(segm.side_accuracy_interacting)})"
         )
     pck = result.pck
     auc = "n/a" if pck is None else f"{frac(pck.auc_both)} (right {frac(pck.auc_right)}, left "
@@ -245,7 +251,14 @@ def analysis_lines(result: EvalResult) -> list[str]:
         f"bone asymmetry |R-L| {mm(result.bone_asymmetry)} (ground truth "
         f"{mm(result.bone_asymmetry_gt)}; {result.n_bone_asymmetry} interacting images)"
     )
-    return [f"  {seg}", f"  3D PCK AUC 0-50 mm {auc}; {asym}"]
+    ex = exchanged_summary(result)["hands_exchanged"]
+    mrrpe = {k: mm(math.nan if v is None else v) for k, v in ex["mrrpe"].items()}
+    swap = (
+        f"hands exchanged (2D) on {frac(result.hands_exchanged)} of {result.n_exchanged} "
+        f"interacting images; MRRPE {mrrpe['placed']} where placed right, "
+        f"{mrrpe['exchanged']} where exchanged"
+    )
+    return [f"  {seg}", f"  3D PCK AUC 0-50 mm {auc}; {asym}", f"  {swap}"]
 
 
 def format_comparison(rows: dict[str, dict[str, Any]]) -> str:

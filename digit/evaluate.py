@@ -24,6 +24,7 @@ from torch import nn
 from core.errors import DigitError
 from core.files import check_output_dir
 from core.interhand.reader import InterHandSplit
+from core.joints import HAND_TYPE_CODE
 from core.paths import mask_cache_path
 from core.plausible import ROOT_DEPTH_MM, warn_implausible
 from core.progress import progress
@@ -126,7 +127,8 @@ def collect(
     """Run `net` (eval mode, no grad; autocast to `amp_dtype` unless None) over `loader` and
     gather the predictions and the ground truth, both sorted into data.json order by
     `Batch.index`. The part segmentation (argmax of `segm_logits`) is scored against the masks of
-    `Batch.segm_valid` images as one confusion matrix, added up per batch (`Predictions.segm`).
+    `Batch.segm_valid` images as one confusion matrix, added up per batch, and the interacting
+    images again on their own (`Predictions.segm`).
 
     Raises DigitError if the loader yields nothing or the same image twice.
     """
@@ -148,7 +150,12 @@ def collect(
                 )
                 pred_parts["rel"].append(_numpy(out.rel_root_depth_mm).reshape(-1))
                 pred_parts["prob"].append(_numpy(torch.sigmoid(out.handedness_logits.float())))
-                segm.add(out.segm_logits, batch.segm_target, batch.segm_valid)
+                segm.add(
+                    out.segm_logits,
+                    batch.segm_target,
+                    batch.segm_valid,
+                    batch.hand_type_code == HAND_TYPE_CODE["interacting"],
+                )
                 for name in gt_parts:
                     gt_parts[name].append(getattr(batch, name).detach().cpu().numpy())
                 bar.advance()

@@ -32,6 +32,7 @@ from digit.pose_analysis import (
     PCKCurves,
     bone_asymmetry_per_image,
     bone_pair_valid,
+    hands_exchanged_per_image,
     pck_by_hand,
 )
 from digit.segm_metrics import NO_SEGM_OUTPUT, SegmConfusion, SegmScores, segm_scores
@@ -360,8 +361,11 @@ class EvalResult:
     3D PCK per hand over 0-50 mm and its AUC); bone_asym_image / bone_asym_gt_image (N,) mm
     left/right bone-length asymmetry of the predicted / true camera-frame joints (NaN where not
     interacting or no bone is valid on both hands), their means bone_asymmetry /
-    bone_asymmetry_gt over n_bone_asymmetry images; segm (`SegmScores`, part mIoU from one
-    dataset-level confusion matrix, NaN with the reason where there is none).
+    bone_asymmetry_gt over n_bone_asymmetry images; exchanged_image (N,) 1/0/NaN whether the
+    predicted hands of an interacting image sit on the true hands exchanged (2D,
+    `hands_exchanged_per_image`), hands_exchanged its mean over n_exchanged images; segm
+    (`SegmScores`, part mIoU from one dataset-level confusion matrix, NaN with the reason where
+    there is none).
     """
 
     mpjpe_sh: float
@@ -393,6 +397,9 @@ class EvalResult:
     bone_asymmetry: float = float("nan")
     bone_asymmetry_gt: float = float("nan")
     n_bone_asymmetry: int = 0
+    exchanged_image: np.ndarray | None = None
+    hands_exchanged: float = float("nan")
+    n_exchanged: int = 0
     segm: SegmScores | None = None
 
     def summary(self) -> dict:
@@ -471,20 +478,46 @@ def segm_summary(segm: SegmScores | None) -> dict:
             "miou_left": _num(segm.miou_left),
             "background_iou": _num(segm.background_iou),
             "side_accuracy": _num(segm.side_accuracy),
+            "side_accuracy_single": _num(segm.side_accuracy_single),
+            "side_accuracy_interacting": _num(segm.side_accuracy_interacting),
             "per_class_iou": {n: _num(v) for n, v in zip(names, segm.per_class, strict=True)},
             "images": segm.images,
             "missing": segm.missing,
             "rule": "one confusion matrix over the valid-mask images; mIoU = mean IoU over the "
             "part classes 1..32 present in ground truth or prediction (absent from both: "
             "excluded); background reported alone; side_accuracy: of the hand pixels predicted "
-            "as a hand part, the share given the true hand (right vs left)",
+            "as a hand part, the share given the true hand (right vs left); _single and "
+            "_interacting: the same on single-hand and on interacting images alone",
         },
     }
 
 
-def analysis_summary(r: EvalResult) -> dict:
-    """The paper-analysis entries of `EvalResult.summary`: segmentation, PCK, bone asymmetry."""
+def exchanged_summary(r: EvalResult) -> dict:
+    """The "hands_exchanged" entry of `EvalResult.summary`: the share of interacting images whose
+    predicted hands sit on the true hands exchanged, and MRRPE and the per-image MPJPE on the
+    images placed right and on those exchanged (None where undefined)."""
+    x = r.exchanged_image
+    if x is None:
+        x = np.full(r.n_images, np.nan)
+    pools = {"placed": x == 0.0, "exchanged": x == 1.0}
     return {
+        "hands_exchanged": {
+            "share": _num(r.hands_exchanged),
+            "images": r.n_exchanged,
+            "mrrpe": {k: _num(_nanmean(r.mrrpe_image[m])) for k, m in pools.items()},
+            "mpjpe_image_mean": {k: _num(_nanmean(r.mpjpe_image[m])) for k, m in pools.items()},
+            "rule": "interacting images with a valid joint on each hand; exchanged where the "
+            "predicted right and left hands are closer in 2D (mean joint distance in image "
+            "pixels, summed over the hands) to the true left and right hands than as placed",
+        }
+    }
+
+
+def analysis_summary(r: EvalResult) -> dict:
+    """The paper-analysis entries of `EvalResult.summary`: segmentation, PCK, bone asymmetry,
+    and which hand is which on interacting images."""
+    return {
+        **exchanged_summary(r),
         **segm_summary(r.segm),
         **pck_summary(r.pck),
         "bone_asymmetry_mm": _num(r.bone_asymmetry),
@@ -549,6 +582,8 @@ def evaluate(
     pairs = bone_pair_valid(joint_valid, inter)
     asym = bone_asymmetry_per_image(joints_cam, pairs)
     asym_gt = bone_asymmetry_per_image(gt_cam, pairs)
+    uvd = np.asarray(joints_uvd_img, dtype=np.float64)
+    exchanged = hands_exchanged_per_image(uvd[..., :2], gt_cam, focal, princpt, joint_valid, inter)
     return EvalResult(
         mpjpe_sh=sh,
         mpjpe_ih=ih,
@@ -579,5 +614,8 @@ def evaluate(
         bone_asymmetry=_nanmean(asym),
         bone_asymmetry_gt=_nanmean(asym_gt),
         n_bone_asymmetry=int(np.isfinite(asym).sum()),
+        exchanged_image=_frozen(exchanged),
+        hands_exchanged=_nanmean(exchanged),
+        n_exchanged=int(np.isfinite(exchanged).sum()),
         segm=segm_scores(segm if segm is not None else SegmConfusion(None, 0, NO_SEGM_OUTPUT)),
     )

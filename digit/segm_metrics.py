@@ -6,7 +6,8 @@ whose masks are `valid`; nothing per pixel is kept. IoU of class c = TP / (TP + 
 M[c, c] / (row sum + column sum - M[c, c]). A class absent from both the ground truth and the
 prediction has no IoU (NaN) and is excluded from every mean. mIoU is the mean over the 32 part
 classes (background excluded; it is reported on its own), per hand over right 1..16 and left
-17..32 (`core.parts`).
+17..32 (`core.parts`). A second matrix counts the interacting images alone, so that right vs
+left can be read on single-hand and on two-hand images apart (single = all - interacting).
 """
 
 from __future__ import annotations
@@ -52,11 +53,14 @@ def confusion_counts(
 @dataclass(frozen=True, eq=False)
 class SegmConfusion:
     """What the evaluator accumulated: matrix (33, 33) int64 pixel counts [true, predicted] over
-    `images` images with valid masks, or None with `missing` saying why there is none."""
+    `images` images with valid masks, or None with `missing` saying why there is none;
+    interacting (33, 33) the part of `matrix` from interacting images (None: not told which
+    images are interacting)."""
 
     matrix: np.ndarray | None
     images: int = 0
     missing: str | None = None
+    interacting: np.ndarray | None = None
 
 
 class ConfusionAccumulator:
@@ -65,12 +69,14 @@ class ConfusionAccumulator:
 
     def __init__(self) -> None:
         self.matrix: torch.Tensor | None = None
+        self.interacting: torch.Tensor | None = None
         self.images: torch.Tensor | int = 0
         self.missing: str | None = None
 
-    def add(self, logits: torch.Tensor | None, target, valid) -> None:
+    def add(self, logits: torch.Tensor | None, target, valid, interacting=None) -> None:
         """logits (B, C, H, W) or None (no segmentation output); target (B, H, W) class ids and
-        valid (B,) bool, or None for a loader without masks (nothing is counted)."""
+        valid (B,) bool, or None for a loader without masks (nothing is counted); interacting
+        (B,) bool, the images also counted in the interacting matrix (None: not kept)."""
         if logits is None:
             self.missing = NO_SEGM_OUTPUT
             return
@@ -94,13 +100,22 @@ class ConfusionAccumulator:
         valid = valid.to(logits.device, torch.bool, non_blocking=True)
         self.matrix += confusion_counts(logits, target, valid)
         self.images = self.images + valid.sum()
+        if interacting is not None:
+            both = valid & interacting.to(logits.device, torch.bool, non_blocking=True)
+            counts = confusion_counts(logits, target, both)
+            self.interacting = counts if self.interacting is None else self.interacting + counts
 
     def result(self) -> SegmConfusion:
         """The `SegmConfusion` of the batches added so far (matrix None, with the reason, if the
         predictions had no 33-class segmentation)."""
         if self.missing is not None or self.matrix is None:
             return SegmConfusion(None, 0, self.missing or NO_SEGM_OUTPUT)
-        return SegmConfusion(self.matrix.cpu().numpy().astype(np.int64), int(self.images))
+        inter = self.interacting
+        return SegmConfusion(
+            self.matrix.cpu().numpy().astype(np.int64),
+            int(self.images),
+            interacting=None if inter is None else inter.cpu().numpy().astype(np.int64),
+        )
 
 
 def class_iou(matrix) -> np.ndarray:
@@ -129,9 +144,11 @@ class SegmScores:
 
     miou: mean IoU over the 32 part classes present in the ground truth or the prediction;
     miou_right / miou_left: the same over classes 1..16 / 17..32; background_iou: class 0 alone;
-    side_accuracy: right vs left on hand pixels (`side_accuracy`); per_class (33,) IoU by class
-    id (NaN: absent from both); images: how many images were counted; missing: why there are no
-    scores (None when there are).
+    side_accuracy: right vs left on hand pixels (`side_accuracy`), side_accuracy_single /
+    side_accuracy_interacting the same on single-hand / interacting images alone (NaN when the
+    evaluator was not told which images are interacting); per_class (33,) IoU by class id (NaN:
+    absent from both); images: how many images were counted; missing: why there are no scores
+    (None when there are).
     """
 
     miou: float
@@ -142,6 +159,8 @@ class SegmScores:
     per_class: np.ndarray
     images: int
     missing: str | None
+    side_accuracy_single: float = float("nan")
+    side_accuracy_interacting: float = float("nan")
 
 
 def side_accuracy(matrix) -> float:
@@ -167,6 +186,10 @@ def segm_scores(confusion: SegmConfusion) -> SegmScores:
             nan, nan, nan, nan, nan, per_class, confusion.images, missing or NO_VALID_MASK
         )
     iou = class_iou(confusion.matrix)
+    inter = confusion.interacting
+    sides = (float("nan"), float("nan"))
+    if inter is not None:
+        sides = (side_accuracy(confusion.matrix - inter), side_accuracy(inter))
     if iou.shape != (NUM_CLASSES,):
         raise ValueError(f"confusion matrix: {iou.shape[0]} classes, expected {NUM_CLASSES}")
     return SegmScores(
@@ -178,4 +201,6 @@ def segm_scores(confusion: SegmConfusion) -> SegmScores:
         per_class=iou,
         images=confusion.images,
         missing=None,
+        side_accuracy_single=sides[0],
+        side_accuracy_interacting=sides[1],
     )

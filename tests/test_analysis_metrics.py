@@ -1,6 +1,7 @@
 """The paper's analyses in `digit-eval` against hand-computed values: part-segmentation mIoU
 from one confusion matrix (through `collect`, batch by batch), left/right bone-length asymmetry,
-root-relative 3D PCK and its AUC, and the per-image MPJPE mean per interaction bin."""
+root-relative 3D PCK and its AUC, the per-image MPJPE mean per interaction bin, and whether
+the two predicted hands of an interacting image sit on the true hands exchanged."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from digit.pose_analysis import (
     PCK_THRESHOLDS_MM,
     bone_asymmetry_per_image,
     bone_pair_valid,
+    hands_exchanged_per_image,
     pck_auc,
     pck_by_hand,
 )
@@ -74,8 +76,9 @@ class LabelNet(nn.Module):
         )
 
 
-def _batch(rows, gt_maps, valid, with_masks: bool = True) -> Batch:
-    """A batch of images `rows` whose only content is their row index; no valid joint."""
+def _batch(rows, gt_maps, valid, with_masks: bool = True, hand_type: int = 2) -> Batch:
+    """A batch of images `rows` whose only content is their row index; no valid joint; every
+    image of hand type `hand_type` (0 right, 1 left, 2 interacting)."""
     r = torch.as_tensor(rows, dtype=torch.int64)
     b = len(rows)
     image = torch.zeros(b, 3, 8, 8)
@@ -94,22 +97,22 @@ def _batch(rows, gt_maps, valid, with_masks: bool = True) -> Batch:
         abs_depth=torch.full((b, 2), 1000.0, dtype=torch.float64),
         focal=torch.full((b, 2), 500.0, dtype=torch.float64),
         princpt=torch.zeros(b, 2, dtype=torch.float64),
-        hand_type_code=torch.full((b,), 2, dtype=torch.int64),
+        hand_type_code=torch.full((b,), hand_type, dtype=torch.int64),
         hand_type_valid=torch.ones(b, dtype=torch.bool),
         lr_iou=torch.full((b,), float("nan")),
     )
 
 
-def _loader(with_masks: bool = True) -> list[Batch]:
+def _loader(with_masks: bool = True, image0_type: int = 2) -> list[Batch]:
     # two batches, out of order: counts are added across batches
     return [
         _batch([2, 1], [GT2, GT1], [False, True], with_masks),
-        _batch([0], [GT0], [True], with_masks),
+        _batch([0], [GT0], [True], with_masks, image0_type),
     ]
 
 
-def _scored(segm, with_masks: bool = True):
-    preds, gt = collect(LabelNet(segm), _loader(with_masks), "cpu")
+def _scored(segm, with_masks: bool = True, image0_type: int = 2):
+    preds, gt = collect(LabelNet(segm), _loader(with_masks, image0_type), "cpu")
     return preds, evaluate_predictions(preds, gt, gt.abs_depth)
 
 
@@ -142,6 +145,21 @@ def test_miou_from_hand_made_label_maps():
     assert seg["per_class_iou"]["right_palm"] is None  # class 1: absent from both
     assert seg["per_class_iou"]["left_palm"] == pytest.approx(0.75)
     assert seg["missing"] is None and seg["images"] == 2
+
+
+def test_side_accuracy_on_single_and_interacting_images_apart():
+    logits = torch.stack([_one_hot_logits(p) for p in (PRED0, PRED1, PRED2)])
+    # Image 0 holds every hand pixel (10 of 11 on the true side); image 1 is background only.
+    _, res = _scored(logits, image0_type=2)
+    assert res.segm.side_accuracy_interacting == pytest.approx(10 / 11)
+    assert np.isnan(res.segm.side_accuracy_single)  # no hand pixel on a single-hand image
+    _, res = _scored(logits, image0_type=1)
+    assert res.segm.side_accuracy_single == pytest.approx(10 / 11)
+    assert np.isnan(res.segm.side_accuracy_interacting)
+    assert res.segm.side_accuracy == pytest.approx(10 / 11)
+    seg = json.loads(json.dumps(res.summary(), allow_nan=False))["segmentation"]
+    assert seg["side_accuracy_single"] == pytest.approx(10 / 11)
+    assert seg["side_accuracy_interacting"] is None
 
 
 def test_class_iou_of_a_hand_made_matrix():
@@ -241,6 +259,88 @@ def test_bone_asymmetry_in_evaluate_pred_and_ground_truth():
     s = r.summary()
     assert s["bone_asymmetry_mm"] == pytest.approx(0.2)
     assert s["bone_asymmetry"]["images"] == 2
+
+
+# ---- hands exchanged: hand-placed 2D hands -----------------------------------------------------
+
+
+def _flat_pair(shift_left_px: float) -> np.ndarray:
+    """(1, 42, 3) camera mm at Z = 1000 with focal 1000 and principal point 0, so u = X and
+    v = Y in pixels: joint j of the right hand at (3 j, 0), of the left at (3 j + shift, 0)."""
+    gt = np.zeros((1, 42, 3))
+    gt[..., 2] = 1000.0
+    gt[0, :21, 0] = 3.0 * np.arange(21)
+    gt[0, 21:, 0] = 3.0 * np.arange(21) + shift_left_px
+    return gt
+
+
+def test_hands_exchanged_on_hand_placed_hands():
+    gt = _flat_pair(50.0)
+    focal, princpt = np.full((1, 2), 1000.0), np.zeros((1, 2))
+    truth_uv = gt[..., :2].copy()
+
+    def exchanged(pred_uv, valid=None, interacting=(True,)):
+        v = np.ones((1, 42), bool) if valid is None else valid
+        return hands_exchanged_per_image(pred_uv, gt, focal, princpt, v, interacting)[0]
+
+    assert exchanged(truth_uv) == 0.0
+    assert exchanged(np.concatenate([truth_uv[:, 21:], truth_uv[:, :21]], axis=1)) == 1.0
+    # Right hand 30 px off, left in place: as placed 30 + 0 = 30, exchanged 20 + 50 = 70.
+    pred = truth_uv.copy()
+    pred[0, :21, 0] += 30.0
+    assert exchanged(pred) == 0.0
+    # Both hands between the true ones, the right one nearer the true left: as placed 40 + 40 =
+    # 80, exchanged |40 - 50| + |10 - 0| = 20.
+    pred = truth_uv.copy()
+    pred[0, :21, 0] = truth_uv[0, :21, 0] + 40.0
+    pred[0, 21:, 0] = truth_uv[0, :21, 0] + 10.0
+    assert exchanged(pred) == 1.0
+    # Only valid joints count. The left hand predicted half-way (25 px from each true hand);
+    # the right hand's joints 10-20 24 px right of the true right hand, its joints 0-9 on the
+    # true left hand. Joints 0-9 of both hands invalid: as placed 24 + 25 = 49, exchanged
+    # 26 + 25 = 51. All valid: as placed (10 x 50 + 11 x 24) / 21 + 25 = 61.4, exchanged
+    # (11 x 26) / 21 + 25 = 38.6.
+    pred = truth_uv.copy()
+    pred[0, 21:, 0] = truth_uv[0, :21, 0] + 25.0
+    pred[0, 10:21, 0] = truth_uv[0, 10:21, 0] + 24.0
+    pred[0, :10] = truth_uv[0, 21:31]
+    valid = np.ones((1, 42), bool)
+    valid[0, :10] = valid[0, 21:31] = False
+    assert exchanged(pred, valid) == 0.0
+    assert exchanged(pred) == 1.0
+    # Not scored: a single-hand image; a hand without a valid joint.
+    assert np.isnan(exchanged(truth_uv, interacting=(False,)))
+    valid = np.ones((1, 42), bool)
+    valid[0, 21:] = False
+    assert np.isnan(exchanged(truth_uv, valid))
+
+
+def test_hands_exchanged_in_evaluate_and_its_pools():
+    gt = np.concatenate([_flat_pair(50.0), _flat_pair(50.0), _flat_pair(50.0)])
+    gt[..., 1] = 7.0  # off the principal point's row, so v matters too
+    pred = gt.copy()
+    pred[1] = np.concatenate([gt[1, 21:], gt[1, :21]])  # image 1: the hands exchanged
+    focal, princpt = np.full((3, 2), 1000.0), np.zeros((3, 2))
+    uvd, abs_depth = _uvd(pred, focal, princpt)
+    r = evaluate(
+        uvd,
+        np.zeros(3),  # relative root depth: right for all three (both roots at Z = 1000)
+        np.full((3, 2), 0.9),
+        abs_depth,
+        focal,
+        princpt,
+        gt,
+        np.ones((3, 42), bool),
+        np.array([2, 2, 0]),  # the third image is single-hand: not scored
+        np.ones(3, bool),
+    )
+    np.testing.assert_array_equal(r.exchanged_image, [0.0, 1.0, np.nan])
+    assert r.hands_exchanged == 0.5 and r.n_exchanged == 2
+    ex = r.summary()["hands_exchanged"]
+    # Exchanged roots: the relative root vector is reversed, 50 px = 50 mm at Z = 1000 each way.
+    assert ex["mrrpe"]["placed"] == pytest.approx(0.0, abs=1e-9)
+    assert ex["mrrpe"]["exchanged"] == pytest.approx(100.0)
+    assert ex["share"] == 0.5 and ex["images"] == 2
 
 
 # ---- 3D PCK and AUC: hand-set errors ------------------------------------------------------------
