@@ -3,10 +3,12 @@ a new config, an implausible learning rate, Ctrl-C, and a run without validation
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_train import FakeSet, run, tiny
 
@@ -140,3 +142,29 @@ def test_a_run_without_validation_draws_its_curves_without_a_warning(tmp_path):
         warnings.simplefilter("error")
         out = plot_learning_curves(tmp_path / "run" / "metrics.jsonl", tmp_path / "c.png")
     assert out.stat().st_size > 0
+
+
+def test_the_sides_panel_reads_what_validation_logged(tmp_path):
+    from digit.train.figures import _side_curves
+
+    val = [
+        {"kind": "val", "step": 5, "handedness_acc": 0.5},  # an older run: no sides logged
+        {
+            "kind": "val",
+            "step": 10,
+            "handedness_acc": 0.9,
+            "segmentation": {"side_accuracy_single": 0.8, "side_accuracy_interacting": None},
+            "hands_exchanged": {"share": 0.25},
+        },
+    ]
+    curves = _side_curves(val)
+    assert curves["handedness accuracy"] == [0.5, 0.9]
+    assert np.isnan(curves["part sides, single-hand images"][0])
+    assert curves["part sides, single-hand images"][1] == 0.8
+    assert all(np.isnan(curves["part sides, interacting images"]))
+    assert curves["hands not exchanged (interacting)"][1] == 0.75
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in val))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plot_learning_curves(path, tmp_path / "c.png").stat().st_size > 0

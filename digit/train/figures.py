@@ -93,16 +93,62 @@ def read_metrics(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def _side_curves(val: list[dict]) -> dict[str, list[float]]:
+    """label -> one fraction per validation record (NaN where the record lacks it)."""
+
+    def get(r: dict, *keys: str) -> float:
+        for k in keys:
+            r = r.get(k) if isinstance(r, dict) else None
+        return math.nan if r is None else float(r)
+
+    return {
+        "handedness accuracy": [get(r, "handedness_acc") for r in val],
+        "part sides, single-hand images": [
+            get(r, "segmentation", "side_accuracy_single") for r in val
+        ],
+        "part sides, interacting images": [
+            get(r, "segmentation", "side_accuracy_interacting") for r in val
+        ],
+        "hands not exchanged (interacting)": [
+            1.0 - get(r, "hands_exchanged", "share") for r in val
+        ],
+    }
+
+
+def _plot_sides(ax, val: list[dict]) -> None:
+    """The "which hand is which" panel of `plot_learning_curves`."""
+    steps = [r["step"] for r in val]
+    drawn = False
+    styles = ("o-", "s--", "^--", "d-")
+    for (label, ys), style in zip(_side_curves(val).items(), styles, strict=True):
+        if steps and not all(math.isnan(y) for y in ys):
+            ax.plot(steps, ys, style, label=label, ms=4)
+            drawn = True
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("fraction right")
+    ax.set_title("which hand is which (validation)")
+    if drawn:
+        ax.axhline(0.5, ls=":", color="tab:gray", label="chance")
+        ax.set_ylim(0.3, 1.0)
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "not logged in this run", ha="center", va="center",
+                transform=ax.transAxes)  # fmt: skip
+    ax.grid(alpha=0.3)
+
+
 def plot_learning_curves(
     metrics_jsonl: str | Path,
     out_png: str | Path,
     references: dict[str, float] | None = None,
     title: str = "",
 ) -> Path:
-    """Two panels over optimizer steps (top axis: images seen): the training loss terms (log
-    scale) and the validation MPJPE (mm), with the constant mean-pose predictor's MPJPE on the
-    same images where the run logged it, and `references` (name -> MPJPE mm) as dotted lines.
-    Written atomically to `out_png`."""
+    """Three panels over optimizer steps (top axis: images seen): the training loss terms (log
+    scale); the validation MPJPE (mm), with the constant mean-pose predictor's MPJPE on the
+    same images where the run logged it, and `references` (name -> MPJPE mm) as dotted lines;
+    and which hand is which on validation (fractions: handedness accuracy, right vs left on
+    hand pixels of single-hand and of interacting images, interacting images whose hands are
+    not exchanged; chance 0.5). Written atomically to `out_png`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,7 +162,7 @@ def plot_learning_curves(
     per_step = None
     if train and train[-1].get("images_seen"):
         per_step = train[-1]["images_seen"] / max(train[-1]["step"], 1)
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_loss, ax_val, ax_side) = plt.subplots(1, 3, figsize=(16, 4.2))
     steps = [r["step"] for r in train]
     terms = (
         "loss", "joints", "root", "handedness", "segmentation", "bone", "heatmap", "chirality",
@@ -158,8 +204,9 @@ def plot_learning_curves(
         ax_val.text(0.5, 0.5, "no validation in this run", ha="center", va="center",
                     transform=ax_val.transAxes)  # fmt: skip
     ax_val.grid(alpha=0.3)
+    _plot_sides(ax_side, val)
     if per_step:
-        for ax in (ax_loss, ax_val):
+        for ax in (ax_loss, ax_val, ax_side):
             top = ax.secondary_xaxis(
                 "top", functions=(lambda s: s * per_step, lambda n: n / per_step)
             )
