@@ -9,6 +9,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,9 +44,18 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
     return exc.value.code, capsys.readouterr().err
 
 
+# A progress bar's line: its bar ("━", or blanks when rich draws it before the first advance)
+# then "done/total elapsed eta remaining" (core.progress).
+_BAR_LINE = re.compile(r"━|\b\d+/\d+ +\d+:\d\d:\d\d +eta\b")
+
+
 def one_error_line(err: str) -> str:
     """The one error line of stderr (progress bars may precede it), no traceback."""
-    lines = [x for x in err.strip().splitlines() if "━" not in x and not x.startswith("resuming")]
+    lines = [
+        x
+        for x in err.strip().splitlines()
+        if not _BAR_LINE.search(x) and not x.startswith("resuming")
+    ]
     assert len(lines) == 1 and lines[0].startswith("digit-render: error: "), err
     assert "Traceback" not in err
     return lines[0]
