@@ -48,8 +48,7 @@ def metrics_dict(result: EvalResult, meta: dict[str, Any]) -> dict[str, Any]:
     """metrics.json content: `result.summary()` (mpjpe_sh/ih/all, mrrpe mm, handedness_acc,
     counts, empty_joints, mpjpe_by_bin; the analyses mpjpe_image_mean_by_bin, segm_miou and
     segmentation, pck_auc and pck_3d, bone_asymmetry_mm and bone_asymmetry, hands_exchanged;
-    NaN -> null) plus
-    `meta` (checkpoint, data, root depth)."""
+    NaN -> null) plus `meta` (checkpoint, data, root depth)."""
     return {
         **result.summary(),
         "units": {

@@ -235,24 +235,24 @@ def _uvd(P, focal, princpt):
     return uvd, abs_depth
 
 
+def _two_interacting_and_one_single(pred, gt, focal, princpt):
+    """`evaluate` of three images (interacting, interacting, single-hand) whose predictions are
+    the camera joints `pred` (3, 42, 3); relative root depth 0, handedness 0.9, all joints
+    valid."""
+    uvd, abs_depth = _uvd(pred, focal, princpt)
+    valid, types = np.ones((3, 42), bool), np.array([2, 2, 0])
+    zeros, probs = np.zeros(3), np.full((3, 2), 0.9)
+    return evaluate(
+        uvd, zeros, probs, abs_depth, focal, princpt, gt, valid, types, np.ones(3, bool)
+    )
+
+
 def test_bone_asymmetry_in_evaluate_pred_and_ground_truth():
     gt = np.concatenate([_skeleton_pair(0.0), _skeleton_pair(0.0), _skeleton_pair(0.0)])
     pred = np.concatenate([_skeleton_pair(6.0), _skeleton_pair(2.0), _skeleton_pair(50.0)])
     focal = np.full((3, 2), 800.0)
     princpt = np.full((3, 2), 300.0)
-    uvd, abs_depth = _uvd(pred, focal, princpt)
-    r = evaluate(
-        uvd,
-        np.zeros(3),
-        np.full((3, 2), 0.9),
-        abs_depth,
-        focal,
-        princpt,
-        gt,
-        np.ones((3, 42), bool),
-        np.array([2, 2, 0]),  # the third image is single-hand: not counted
-        np.ones(3, bool),
-    )
+    r = _two_interacting_and_one_single(pred, gt, focal, princpt)
     np.testing.assert_allclose(r.bone_asym_image, [0.3, 0.1, np.nan], atol=1e-9)
     assert r.bone_asymmetry == pytest.approx(0.2) and r.n_bone_asymmetry == 2
     assert r.bone_asymmetry_gt == pytest.approx(0.0, abs=1e-9)
@@ -321,19 +321,8 @@ def test_hands_exchanged_in_evaluate_and_its_pools():
     pred = gt.copy()
     pred[1] = np.concatenate([gt[1, 21:], gt[1, :21]])  # image 1: the hands exchanged
     focal, princpt = np.full((3, 2), 1000.0), np.zeros((3, 2))
-    uvd, abs_depth = _uvd(pred, focal, princpt)
-    r = evaluate(
-        uvd,
-        np.zeros(3),  # relative root depth: right for all three (both roots at Z = 1000)
-        np.full((3, 2), 0.9),
-        abs_depth,
-        focal,
-        princpt,
-        gt,
-        np.ones((3, 42), bool),
-        np.array([2, 2, 0]),  # the third image is single-hand: not scored
-        np.ones(3, bool),
-    )
+    # relative root depth 0: right for all three (both roots at Z = 1000)
+    r = _two_interacting_and_one_single(pred, gt, focal, princpt)
     np.testing.assert_array_equal(r.exchanged_image, [0.0, 1.0, np.nan])
     assert r.hands_exchanged == 0.5 and r.n_exchanged == 2
     ex = r.summary()["hands_exchanged"]
