@@ -8,14 +8,15 @@
         [--report-only]       # rewrite the summary and figures from ablation.json
         [--rescore]           # score every finished run's last.pt again (a newer digit-eval)
 
-Every run of a set trains the `cpu` preset (pretrained lite0 backbone, 64 px) with the same data,
-seed list and number of optimizer steps (wall time is reported, not equalised: the baseline is
-faster), then its last checkpoint is scored on the whole test split by `digit-eval`'s code with
-the ground-truth root depths. A run is recorded in ablation.json as soon as it ends, so the set
-can be run in several sittings: finished runs are skipped, a run cut short resumes from its
-last.pt. The set's settings are stored with the results; a rerun with other settings is refused
-(give another --results folder). The data is the `--mix interacting` synthetic set (most frames
-interacting, hands in contact and overlapping), announced on stderr when it is made.
+Every run of a set trains the `cpu` preset (pretrained lite0 backbone, the preset's input size)
+with the same data, seed list and number of optimizer steps (wall time is reported, not equalised:
+the baseline is faster), then its last checkpoint is scored on the whole test split by
+`digit-eval`'s code with the ground-truth root depths. A run is recorded in ablation.json as soon
+as it ends, so the set can be run in several sittings: finished runs are skipped, a run cut short
+resumes from its last.pt. The set's settings are stored with the results; a rerun with other
+settings is refused (give another --results folder). The data is the `--mix interacting` synthetic
+set (most frames interacting, hands in contact and overlapping), announced on stderr when it is
+made.
 """
 
 from __future__ import annotations
