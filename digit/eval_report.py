@@ -24,7 +24,7 @@ from core.files import atomic_path
 from core.joints import JOINT_NAMES, NUM_JOINTS
 from digit.analysis_plots import figure_module as _figure
 from digit.analysis_plots import plot_iou_by_class, plot_pck
-from digit.metrics import EvalResult, exchanged_summary
+from digit.metrics import BIN_UNBINNED, EvalResult, exchanged_summary
 
 METRICS_JSON = "metrics.json"
 PREDICTIONS_NPZ = "predictions.npz"
@@ -257,7 +257,16 @@ def analysis_lines(result: EvalResult) -> list[str]:
         f"interacting images; MRRPE {mrrpe['placed']} where placed right, "
         f"{mrrpe['exchanged']} where exchanged"
     )
-    return [f"  {seg}", f"  3D PCK AUC 0-50 mm {auc}; {asym}", f"  {swap}"]
+    lines = [f"  {seg}", f"  3D PCK AUC 0-50 mm {auc}; {asym}", f"  {swap}"]
+    if any(label != BIN_UNBINNED for label in ex["by_interaction"]):
+        lines.append(
+            "  hands exchanged by interaction (IoU of the hand masks): "
+            + ", ".join(
+                f"{label}: {frac(math.nan if v['share'] is None else v['share'])} of {v['images']}"
+                for label, v in ex["by_interaction"].items()
+            )
+        )
+    return lines
 
 
 def format_comparison(rows: dict[str, dict[str, Any]]) -> str:

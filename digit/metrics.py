@@ -500,15 +500,24 @@ def exchanged_summary(r: EvalResult) -> dict:
     if x is None:
         x = np.full(r.n_images, np.nan)
     pools = {"placed": x == 0.0, "exchanged": x == 1.0}
+    # how it depends on how much the hands overlap (the interaction bins of the MPJPE), where
+    # the evaluation was given the masks' IoU
+    by_bin = {}
+    for label in (*INTERACTION_BINS[1:], BIN_UNBINNED):
+        share, images = mean_by_bin(x, r.interaction_bin, label)
+        if images:
+            by_bin[label] = {"share": _num(share), "images": images}
     return {
         "hands_exchanged": {
             "share": _num(r.hands_exchanged),
             "images": r.n_exchanged,
             "mrrpe": {k: _num(_nanmean(r.mrrpe_image[m])) for k, m in pools.items()},
             "mpjpe_image_mean": {k: _num(_nanmean(r.mpjpe_image[m])) for k, m in pools.items()},
+            "by_interaction": by_bin,
             "rule": "interacting images with a valid joint on each hand; exchanged where the "
             "predicted right and left hands are closer in 2D (mean joint distance in image "
-            "pixels, summed over the hands) to the true left and right hands than as placed",
+            "pixels, summed over the hands) to the true left and right hands than as placed; "
+            "by_interaction: the same per interaction bin (IoU of the true hand masks)",
         }
     }
 

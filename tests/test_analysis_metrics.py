@@ -14,6 +14,7 @@ from torch import nn
 
 from core.joints import BONES
 from digit.data.batch import Batch
+from digit.eval_report import analysis_lines
 from digit.evaluate import collect, evaluate_predictions
 from digit.metrics import evaluate, interaction_bins, mpjpe_by_bin
 from digit.model import DigitOutput
@@ -235,15 +236,15 @@ def _uvd(P, focal, princpt):
     return uvd, abs_depth
 
 
-def _two_interacting_and_one_single(pred, gt, focal, princpt):
+def _two_interacting_and_one_single(pred, gt, focal, princpt, lr_iou=None):
     """`evaluate` of three images (interacting, interacting, single-hand) whose predictions are
     the camera joints `pred` (3, 42, 3); relative root depth 0, handedness 0.9, all joints
-    valid."""
+    valid; lr_iou (3,) the hand masks' IoU, or None."""
     uvd, abs_depth = _uvd(pred, focal, princpt)
     valid, types = np.ones((3, 42), bool), np.array([2, 2, 0])
     zeros, probs = np.zeros(3), np.full((3, 2), 0.9)
     return evaluate(
-        uvd, zeros, probs, abs_depth, focal, princpt, gt, valid, types, np.ones(3, bool)
+        uvd, zeros, probs, abs_depth, focal, princpt, gt, valid, types, np.ones(3, bool), lr_iou
     )
 
 
@@ -330,6 +331,21 @@ def test_hands_exchanged_in_evaluate_and_its_pools():
     assert ex["mrrpe"]["placed"] == pytest.approx(0.0, abs=1e-9)
     assert ex["mrrpe"]["exchanged"] == pytest.approx(100.0)
     assert ex["share"] == 0.5 and ex["images"] == 2
+    # without the masks' IoU both interacting images are "unbinned"
+    assert ex["by_interaction"] == {"unbinned": {"share": 0.5, "images": 2}}
+    # with it, each lands in its bin: IoU 0.2 placed right, 0.5 exchanged; the single-hand
+    # image (IoU 0.9 given, ignored) is in no bin of this entry
+    binned = _two_interacting_and_one_single(pred, gt, focal, princpt, np.array([0.2, 0.5, 0.9]))
+    assert binned.summary()["hands_exchanged"]["by_interaction"] == {
+        "(0,0.33]": {"share": 0.0, "images": 1},
+        "(0.33,0.67]": {"share": 1.0, "images": 1},
+    }
+    line = analysis_lines(binned)[-1]
+    assert line == (
+        "  hands exchanged by interaction (IoU of the hand masks): (0,0.33]: 0.000 of 1, "
+        "(0.33,0.67]: 1.000 of 1"
+    )
+    assert "by interaction" not in analysis_lines(r)[-1]
 
 
 # ---- 3D PCK and AUC: hand-set errors ------------------------------------------------------------
