@@ -147,6 +147,13 @@ def _cell(values: list[float], digits: int) -> str:
     return text + (f" ({n} of {len(values)})" if n < len(values) else "")
 
 
+def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean of a - b over the images where both are finite (`PairedTest.mean_diff` without its
+    bootstrap and test, for the run-by-run column); NaN if there are none."""
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    return float(d.mean()) if d.size else float("nan")
+
+
 def _paired_cell(test: PairedTest) -> str:
     if not math.isfinite(test.mean_diff):
         return "n/a"
@@ -187,8 +194,7 @@ def compare(arms: dict[str, list[EvalRun]], against: str, truth: SplitTruth) -> 
             b = np.where(keep, ref.mean(0), np.nan)
             pairs = range(min(len(err), len(ref)))
             by_run = ", ".join(
-                f"{paired_test(np.where(keep, err[i], np.nan), ref[i]).mean_diff:+.2f}"
-                for i in pairs
+                f"{_mean_difference(np.where(keep, err[i], np.nan), ref[i]):+.2f}" for i in pairs
             )
             lines.append(f"| {name} | {label} | {_paired_cell(paired_test(a, b))} | {by_run} |")
     return "\n".join(lines) + "\n"
