@@ -36,8 +36,11 @@ from core.files import atomic_write_bytes
 
 # The control: `digit`'s network, parameter for parameter, trained without the segmentation
 # loss (the paper's SF*), so `digit` minus `control` is what the part segmentation's supervision
-# adds, with the fusion UNet and its extra parameters on both sides.
-ARMS: dict[str, dict[str, Any]] = {"control": {"variant": "digit", "weight_segmentation": 0.0}}
+# adds, with the fusion UNet and its extra parameters on both sides. Its part head learns from
+# the pose losses through S' (SF*'s "features"), so it is never detached.
+ARMS: dict[str, dict[str, Any]] = {
+    "control": {"variant": "digit", "weight_segmentation": 0.0, "semantic_detach": False}
+}
 DEFAULT_VARIANTS = ("baseline", "segm_loss", "digit", "control")
 LABEL_VARIANTS = ("class_labels", "segm_only")
 RESULTS_JSON = "ablation.json"

@@ -122,14 +122,17 @@ def test_summary_names_the_paired_difference():
 
 def test_the_control_is_digit_without_the_segmentation_loss(tmp_path):
     """The control arm trains `digit`'s network, parameter for parameter, with the segmentation
-    loss off; everything else equals the `digit` run of the same seed."""
+    loss off and its part head reached by the pose losses (SF*: never detached, else it would
+    never learn); everything else equals the `digit` run of the same seed."""
     from digit.model import DigitNet
 
     control = ablation.run_config("control", 1, 30, tmp_path, tmp_path / "c")
     digit = ablation.run_config("digit", 1, 30, tmp_path, tmp_path / "c")
     assert control.network.variant == "digit" and control.loss.segmentation == 0.0
     assert digit.loss.segmentation > 0.0
-    assert control.updated({"weight_segmentation": digit.loss.segmentation}) == digit
+    assert digit.network.semantic_detach and not control.network.semantic_detach
+    restored = {"weight_segmentation": digit.loss.segmentation, "semantic_detach": True}
+    assert control.updated(restored) == digit
 
     def count(cfg):
         return sum(p.numel() for p in DigitNet(cfg.network).parameters())

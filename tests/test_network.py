@@ -177,15 +177,40 @@ def test_every_parameter_gets_a_gradient(variant):
 
 
 @pytest.mark.parametrize(
-    ("variant", "reaches_segm_head"), [("digit", True), ("class_labels", False)]
+    ("variant", "options", "reaches_segm_head"),
+    [
+        ("digit", {}, True),
+        ("digit", {"semantic_input": "probs"}, True),
+        ("class_labels", {}, False),
+        ("digit", {"semantic_detach": True}, False),
+        ("digit", {"semantic_input": "probs", "semantic_detach": True}, False),
+    ],
 )
-def test_pose_loss_reaches_segmentation_head_only_through_soft_features(variant, reaches_segm_head):
-    net = _tiny(variant).train()
+def test_pose_loss_reaches_segmentation_head_only_through_soft_features(
+    variant, options, reaches_segm_head
+):
+    net = _tiny(variant, **options).train()
     out = net(_images())
     (out.joints_hm.mean() + out.handedness_logits.mean()).backward()
     head = list(net.hand_segm.parameters())
     assert all((p.grad is not None) == reaches_segm_head for p in head)
     assert all(p.grad is not None for p in net.conv_segm_feat.parameters())
+    if not reaches_segm_head:  # it still learns from its own loss
+        net.zero_grad(set_to_none=True)
+        net(_images()).segm_logits.mean().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head)
+
+
+def test_semantic_detach_changes_gradients_not_outputs():
+    a, b = _tiny("digit").eval(), _tiny("digit", semantic_detach=True).eval()
+    b.load_state_dict(a.state_dict())
+    x = _images(1)
+    with torch.no_grad():
+        oa, ob = a(x), b(x)
+    assert torch.equal(oa.joints_hm, ob.joints_hm)
+    assert torch.equal(oa.segm_logits, ob.segm_logits)
+    with pytest.raises(DigitError, match="semantic_detach"):
+        NetworkConfig(semantic_detach="yes")
 
 
 def test_probs_option_changes_the_semantic_input():

@@ -64,6 +64,10 @@ NETWORK_PRESETS: dict[str, dict[str, object]] = {
         "handedness": "hand_frame",
         # BatchNorm in the global head: without it the trunk died within the demo's steps
         "global_norm": True,
+        # S' from the part probabilities (the paper's text), the part head learning from its
+        # own loss alone: 2.2 mm better than the release's coupling at the demo's recipe
+        "semantic_input": "probs",
+        "semantic_detach": True,
     },
 }
 INPUT_MULTIPLE = 32  # HRNet's lowest branch and the UNet / global head pool down to H / 32
@@ -119,6 +123,10 @@ class NetworkConfig:
     global_norm: BatchNorm after each conv of the global head (`digit.model.heads.global_head`;
         the release has none). Without it the `cpu` recipe's global head died within its
         1,200 steps: root depth and handedness were constants.
+    semantic_detach: S' reads S without passing gradients back into the part head, which then
+        learns from the segmentation loss alone (the release trains it end to end: the pose
+        losses reach it through S'). Ignored by variants without S'; `class_labels` is
+        detached by construction.
     """
 
     variant: str = "digit"
@@ -130,6 +138,7 @@ class NetworkConfig:
     antialias: bool = False
     handedness: str = "global"
     global_norm: bool = False
+    semantic_detach: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -152,6 +161,10 @@ class NetworkConfig:
             raise DigitError(f"antialias: expected true or false, got {self.antialias!r}")
         if not isinstance(self.global_norm, bool):
             raise DigitError(f"global_norm: expected true or false, got {self.global_norm!r}")
+        if not isinstance(self.semantic_detach, bool):
+            raise DigitError(
+                f"semantic_detach: expected true or false, got {self.semantic_detach!r}"
+            )
         if self.handedness not in HANDEDNESS:
             raise DigitError(f"handedness: unknown value {self.handedness!r}; one of {HANDEDNESS}")
 

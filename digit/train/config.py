@@ -124,6 +124,14 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "global_norm": "BatchNorm after each conv of the global head: without it the cpu "
         "recipe's trunk died within 1,200 steps (every unit of its fifth conv negative for "
         "every image), so its root depth was one constant",
+        "semantic_input": "probs: S' computed from the part probabilities, as the paper's "
+        "text describes (the release feeds the raw logits); with semantic_detach the part "
+        "head's output is then a distribution, whatever the pose losses would make of it",
+        "semantic_detach": "the pose losses do not reach the part head through S': it learns "
+        "from the segmentation loss alone. At the demo's recipe the release's coupling cost "
+        "the segmentation (mIoU 0.165 against 0.203 for segm_loss) and the pose (47.1 mm "
+        "against 44.7 for class_labels, 3 seeds each; probs detached, seed 0: 44.2 against "
+        "46.4 coupled; BENCHMARKS.md, 'The part head on its own loss')",
         "loss_average": "valid elements only: the loss of a batch does not depend on how "
         "many of its joints are invalid",
         "weight_heatmap": "a Gaussian target for each joint's heatmap: soft-argmax alone gives "
