@@ -147,8 +147,8 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "lr": "3e-3 for the fresh layers after the backbone: 64 images are learned to 15 mm in "
         "400 steps instead of 27 mm in 1,000 at 1e-3 (benchmarks.overfit)",
         "backbone_lr_scale": "the pretrained backbone at two thirds of the heads' rate (2e-3): "
-        "the demo underfits, and its features must move to hands; at a third (1e-3) two seeds "
-        "scored 44.22 and 45.54 mm, at two thirds 43.25 and 43.44 (BENCHMARKS.md)",
+        "the demo underfits, and its features must move to hands; at a third (1e-3) three seeds "
+        "scored 44.6 +- 0.8 mm, at two thirds 43.2 +- 0.2 (BENCHMARKS.md)",
         "lr_schedule": "cosine over the run: ends its decay when the run ends, whatever its length",
         "warmup_steps": "20 warm-up steps protect the pretrained features from the first, "
         "large gradients of fresh heads",
