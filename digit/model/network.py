@@ -92,8 +92,8 @@ class DigitNet(nn.Module):
         features = self.backbone_adapter(self.backbone(images)[0])  # F (B, 32, H/4, W/4)
         segm_logits = self.hand_segm["segm_head"](features) if cfg.has_segmentation else None
         if cfg.uses_semantic_features:
-            s = segm_logits.detach() if cfg.semantic_detach else segm_logits
-            semantic = self.conv_segm_feat(semantic_input(s, self._semantic_mode))
+            s = semantic_input(segm_logits, self._semantic_mode, cfg.semantic_detach)
+            semantic = self.conv_segm_feat(s)
             fused = semantic if cfg.variant == "segm_only" else torch.cat([features, semantic], 1)
             pose_in = self.merge_layer(fused)
         else:

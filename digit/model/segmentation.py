@@ -32,13 +32,15 @@ class SegmentationHead(nn.Module):
         return self.segm_net(self.upsampler["up1"](features))
 
 
-def semantic_input(segm_logits: torch.Tensor, mode: str) -> torch.Tensor:
+def semantic_input(segm_logits: torch.Tensor, mode: str, detach: bool = False) -> torch.Tensor:
     """What S' is computed from: (B, C, H, W) -> (B, C, H, W).
 
     mode "logits": S itself (released model); "probs": softmax over classes (paper text);
-    "labels": one-hot of the argmax class (ablation), detached: no gradient flows through the
-    argmax, so the segmentation head then learns from the segmentation loss alone.
+    "labels": one-hot of the argmax class (ablation), always detached. detach: no gradient
+    flows back into S, so the segmentation head learns from the segmentation loss alone.
     """
+    if detach:
+        segm_logits = segm_logits.detach()
     if mode == "logits":
         return segm_logits
     if mode == "probs":

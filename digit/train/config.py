@@ -130,8 +130,8 @@ PRESET_DEPARTURES: dict[str, dict[str, str]] = {
         "semantic_detach": "the pose losses do not reach the part head through S': it learns "
         "from the segmentation loss alone. At the demo's recipe the release's coupling cost "
         "the segmentation (mIoU 0.165 against 0.203 for segm_loss) and the pose (47.1 mm "
-        "against 44.7 for class_labels, 3 seeds each; probs detached, seed 0: 44.2 against "
-        "46.4 coupled; BENCHMARKS.md, 'The part head on its own loss')",
+        "against 44.7 for class_labels and 44.6 for probs detached, 3 seeds each; BENCHMARKS.md, "
+        "'The part head on its own loss')",
         "loss_average": "valid elements only: the loss of a batch does not depend on how "
         "many of its joints are invalid",
         "weight_heatmap": "a Gaussian target for each joint's heatmap: soft-argmax alone gives "
