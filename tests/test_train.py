@@ -395,3 +395,35 @@ def test_augment_rotation_reaches_the_training_set_and_is_checked(
     for bad in (-1.0, float("nan")):
         with pytest.raises(DigitError, match="augment_rotation: expected a finite number >= 0"):
             tiny(tmp_path, augment_rotation=bad)
+
+
+def test_box_jitter_keys_move_the_training_crops_and_zero_turns_them_off(
+    tmp_path, synthetic_root, mask_cache_train
+):
+    """augment_shift / augment_scale are the box jitter of the training crops: at 0 (and no
+    rotation) an unflipped training crop is the evaluation crop of the same image, to the last
+    bit; at the released 0.15 / 0.25 they are not. A negative value is one error naming the key."""
+    from digit.data.dataset import InterHandDataset
+    from digit.train.loop import DataPaths, default_datasets
+
+    paths = DataPaths(synthetic_root, mask_cache_train, synthetic_root / "none.h5")
+    size = tiny(tmp_path).network.input_size
+    plain = InterHandDataset(
+        synthetic_root, "train", mask_cache_train, train=False, input_size=size
+    )
+
+    def affines(**keys):
+        cfg = tiny(tmp_path, data_root=str(synthetic_root), augment_rotation=0.0, **keys)
+        train_set, _ = default_datasets(cfg, paths)
+        items = [train_set[i] for i in range(12)]
+        return [(int(it["index"]), it["crop_affine"]) for it in items if not it["flip"]]
+
+    still = affines(augment_shift=0.0, augment_scale=0.0)
+    moved = affines()
+    assert len(still) >= 3 and len(moved) >= 3
+    for i, affine in still:
+        assert torch.equal(affine, plain[i]["crop_affine"])
+    assert any(not torch.allclose(a, plain[i]["crop_affine"]) for i, a in moved)
+    for key in ("augment_shift", "augment_scale"):
+        with pytest.raises(DigitError, match=f"{key}: expected a finite number >= 0"):
+            tiny(tmp_path, **{key: -0.1})

@@ -178,7 +178,9 @@ class TrainConfig:
         ("valid" | "release", see `digit.losses`).
     Data: data_root (None = the synthetic default), masks (folder with masks_{split}.h5; None =
         <data_root>/masks), augment, augment_rotation (degrees: a rotated sample turns by
-        clip(N(0, 1), -2, 2) x this, 45 as released; `digit.data.augment`), train_limit /
+        clip(N(0, 1), -2, 2) x this, 45 as released; `digit.data.augment`), augment_shift (the
+        box's centre moves by up to this fraction of its size per axis, 0.15 as released),
+        augment_scale (its size x 1 + clip(N(0, 1), -1, 1) x this, 0.25 as released), train_limit /
         val_limit (first N images, None = all), num_workers.
     Optimisation: batch_size x grad_accum = the global batch (images per optimizer step over
         all processes), max_batch_per_device (images per forward pass and process at most;
@@ -205,6 +207,8 @@ class TrainConfig:
     masks: str | None = None
     augment: bool = True
     augment_rotation: float = 45.0
+    augment_shift: float = 0.15
+    augment_scale: float = 0.25
     train_limit: int | None = None
     val_limit: int | None = None
     num_workers: int = 8
@@ -313,7 +317,16 @@ def _normalise(key: str, value: Any) -> Any:
 _INT = ("num_workers", "batch_size", "grad_accum", "epochs", "seed")
 _STEPS = ("log_every", "eval_every", "save_every", "warmup_steps")
 _OPT_INT = ("train_limit", "val_limit", "max_steps", "max_batch_per_device")
-_FLOAT = ("lr", "backbone_lr_scale", "weight_decay", "gamma", "min_lr_ratio", "augment_rotation")
+_FLOAT = (
+    "lr",
+    "backbone_lr_scale",
+    "weight_decay",
+    "gamma",
+    "min_lr_ratio",
+    "augment_rotation",
+    "augment_shift",
+    "augment_scale",
+)
 _OPT_STR = ("data_root", "masks")
 _CHOICES = {
     "preset": PRESETS,

@@ -190,7 +190,12 @@ def default_datasets(cfg: TrainConfig, paths: DataPaths) -> tuple[Any, Any | Non
         "train",
         paths.train_masks,
         train=True,
-        augment=AugmentSettings(enabled=cfg.augment, rot_factor_deg=cfg.augment_rotation),
+        augment=AugmentSettings(
+            enabled=cfg.augment,
+            rot_factor_deg=cfg.augment_rotation,
+            shift=cfg.augment_shift,
+            scale_factor=cfg.augment_scale,
+        ),
         limit=cfg.train_limit,
         **common,
     )
