@@ -105,7 +105,9 @@ def scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -
 
 AUGMENTS = {
     "release": AugmentSettings(),
-    "cpu": AugmentSettings(rot_factor_deg=0.0),  # the cpu preset's: the release's, no rotation
+    # the cpu preset's until 2026-12-07 (the release's, no rotation; the preset has since
+    # dropped the box jitter too, which is the "colour" entry below)
+    "cpu": AugmentSettings(rot_factor_deg=0.0),
     "flip": AugmentSettings(shift=0.0, scale_factor=0.0, rot_prob=0.0, color_gain=(1.0, 1.0)),
     # the cpu preset's split in two: box jitter (shift, scale) and flips; colour gain and flips
     "box": AugmentSettings(rot_prob=0.0, color_gain=(1.0, 1.0)),

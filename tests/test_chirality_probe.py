@@ -98,7 +98,8 @@ def test_cpu_augmentation_is_the_cpu_presets():
     from digit.train.config import TrainConfig
 
     cfg = TrainConfig.preset_config("cpu")
-    # what digit.train.loop.default_datasets builds for the preset
+    # what digit.train.loop.default_datasets built for the preset before it dropped the box
+    # jitter (augment_shift / augment_scale 0): the probe results recorded under "cpu"
     assert AUGMENTS["cpu"] == AugmentSettings(
         enabled=cfg.augment, rot_factor_deg=cfg.augment_rotation
     )
