@@ -19,6 +19,7 @@ The released checkpoint (`db7cba8c1.pt`) is a plain state dict whose keys start 
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,14 @@ def save_checkpoint(
     path = Path(path)
     state = checkpoint_dict(net, config, **extra)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialised in memory first: torch's zip writer reports a disk that fills during the
+    # write as a RuntimeError ("unexpected pos") or, for a file object, not at all; one
+    # write of the whole buffer reports it as the OSError it is.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     try:
         with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
-            torch.save(state, f)
+            f.write(buffer.getbuffer())
     except OSError as exc:
         raise DigitError(os_error_line(exc, path)) from None
     return path

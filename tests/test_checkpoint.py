@@ -3,9 +3,14 @@ files (missing, not a checkpoint, pickled code, wrong keys) are refused with one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -72,35 +77,74 @@ def test_variant_is_restored(tmp_path):
 
 
 def test_overwrite_is_atomic(tmp_path, monkeypatch):
+    import digit.checkpoint as checkpoint
+
     path = tmp_path / "last.pt"
     save_checkpoint(path, _tiny_net(0), step=1)
     before = path.read_bytes()
 
-    def broken_save(obj, f, *args, **kwargs):
-        f.write(b"half a file")
-        raise OSError("disk full")
+    class HalfWriter(io.FileIO):
+        def write(self, data):
+            super().write(bytes(data[: len(data) // 2]))
+            raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", broken_save)
+    monkeypatch.setattr(checkpoint, "open", lambda p, mode: HalfWriter(p, "w"), raising=False)
     with pytest.raises(DigitError, match="cannot write"):
         save_checkpoint(path, _tiny_net(1), step=2)
     assert path.read_bytes() == before  # the old checkpoint is untouched, no temp left
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
+# A file-size limit makes the kernel refuse the bytes past it (EFBIG), as a disk that fills
+# during the write does; there torch.save straight into the file raised "RuntimeError: [enforce
+# fail at inline_container.cc:672] . unexpected pos" (CI, 2026-12-07).
+_SIZE_LIMITED_SAVE = """
+import resource, signal, sys
+from core.errors import DigitError
+from digit.checkpoint import save_checkpoint
+from digit.model import DigitNet, NetworkConfig
+
+net = DigitNet(NetworkConfig.preset("tiny"), init_backbone=False)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))
+try:
+    save_checkpoint(sys.argv[1], net)
+except DigitError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE is POSIX only")
+def test_a_disk_that_fills_during_the_write_is_one_line(tmp_path):
+    path = tmp_path / "last.pt"
+    done = subprocess.run(
+        [sys.executable, "-c", _SIZE_LIMITED_SAVE, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{path}: cannot write (File too large)\n"
+    assert list(tmp_path.iterdir()) == []  # no half-written checkpoint, no temporary file
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
 def test_full_disk_is_one_line(tmp_path, monkeypatch):
-    # the bytes go to /dev/full, so the error is the kernel's own ENOSPC, raised inside
-    # torch.save as on a full disk
+    # the checkpoint's temporary file is /dev/full, so the bytes meet the kernel's own ENOSPC
+    # as on a full disk (on one, torch's zip writer said "unexpected pos", a RuntimeError)
+    import digit.checkpoint as checkpoint
+
     path = tmp_path / "last.pt"
     save_checkpoint(path, _tiny_net(0), step=1)
     before = path.read_bytes()
-    real_save = torch.save
+    real_atomic_path = checkpoint.atomic_path
 
-    def save_to_full_device(obj, f, *args, **kwargs):
-        with open("/dev/full", "wb") as full:
-            real_save(obj, full, *args, **kwargs)
+    @contextlib.contextmanager
+    def onto_a_full_disk(target, fsync=False):
+        with real_atomic_path(target, fsync):
+            yield Path("/dev/full")
 
-    monkeypatch.setattr(torch, "save", save_to_full_device)
+    monkeypatch.setattr(checkpoint, "atomic_path", onto_a_full_disk)
     with pytest.raises(DigitError) as err:
         save_checkpoint(path, _tiny_net(1), step=2)
     assert _one_line(err, path).endswith(
