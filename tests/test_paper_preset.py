@@ -157,7 +157,7 @@ def test_paper_loss_equals_the_release_formulas():
 def test_paper_preset_takes_bf16_autocast_steps_on_cpu(tmp_path, synthetic_root, mask_cache_train):
     """Two optimizer steps of 1 x 2 images of the paper network (HRNet-W32) with bf16
     autocast: finite losses, the weights move, and the checkpoint records the precision. At
-    128 px: on a CPU without bf16 instructions (an AMD EPYC CI host) 256 px took 136 s."""
+    128 px: on a CPU without bf16 instructions (an AMD EPYC, 2026-12-07) 256 px took 136 s."""
     from digit.train import train
 
     cfg = TrainConfig.preset_config("paper").updated(

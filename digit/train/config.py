@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from core.errors import DigitError
+from digit.data.augment import AugmentSettings
 from digit.losses import AVERAGES, LossWeights
 from digit.model import VARIANTS, NetworkConfig
 from digit.model.config import NETWORK_PRESETS, SEMANTIC_INPUTS
@@ -216,9 +217,9 @@ class TrainConfig:
     data_root: str | None = None
     masks: str | None = None
     augment: bool = True
-    augment_rotation: float = 45.0
-    augment_shift: float = 0.15
-    augment_scale: float = 0.25
+    augment_rotation: float = AugmentSettings.rot_factor_deg
+    augment_shift: float = AugmentSettings.shift
+    augment_scale: float = AugmentSettings.scale_factor
     train_limit: int | None = None
     val_limit: int | None = None
     num_workers: int = 8
