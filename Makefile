@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: install test test-slurm check-default demo lint format bench gpu-check clean
+.PHONY: install test test-integration test-slurm check-default demo lint format bench gpu-check clean
 
 # Every package at the version in constraints.txt, so that make demo gives the same model on
 # every machine and every day (a newer numpy or pillow moves its last digits).
@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Under 10 minutes on a slow 2-core machine: the three tests of over 20 s each (torchrun, the
+# paper network under bf16, an ablation set) are `test-integration`'s, which CI runs after it.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not integration"
+
+test-integration: install
+	$(PY) -m pytest -q -m integration
 
 # build-masks as a Slurm array job plus merge, through real sbatch on a one-node Slurm started
 # here (root; installs slurm-wlm and munge with apt; loopback only): scripts/slurm/test_slurm.sh

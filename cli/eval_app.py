@@ -36,6 +36,12 @@ def evaluate(
     workers: int = typer.Option(0, "--workers", min=0, help="Data loader worker processes."),
     device: str | None = typer.Option(None, "--device", help="cpu | cuda (default: cuda if any)"),
     amp: bool = typer.Option(False, "--amp", help="Run the network under autocast."),
+    flip_test: bool = typer.Option(
+        False,
+        "--flip-test",
+        help="Average each crop's answer with its mirror's (right and left exchanged): two "
+        "forward passes per image.",
+    ),
     reference: list[str] = typer.Option(
         [],
         "--reference",
@@ -74,8 +80,11 @@ def evaluate(
         references=tuple(reference),
         meshes=meshes,
         mano_dir=mano_dir,
+        flip_test=flip_test,
     )
     source = "ground truth" if root_depth == ROOT_DEPTH_GT else f"RootNet {root_depth}"
+    if flip_test:
+        typer.echo("flip test: each crop's answer averaged with its mirror's")
     typer.echo(format_summary(result, source))
     if meshes:
         from digit.meshes.evaluate import format_mpvpe

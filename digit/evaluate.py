@@ -123,15 +123,19 @@ def collect(
     device: str | torch.device = "cpu",
     amp_dtype: torch.dtype | None = None,
     show_progress: bool = False,
+    flip_test: bool = False,
 ) -> tuple[Predictions, GroundTruth]:
     """Run `net` (eval mode, no grad; autocast to `amp_dtype` unless None) over `loader` and
     gather the predictions and the ground truth, both sorted into data.json order by
-    `Batch.index`. The part segmentation (argmax of `segm_logits`) is scored against the masks of
-    `Batch.segm_valid` images as one confusion matrix, added up per batch, and the interacting
-    images again on their own (`Predictions.segm`).
+    `Batch.index`. The part segmentation (argmax of `segm_logits`) is scored against the masks
+    of `Batch.segm_valid` images as one confusion matrix, added up per batch, and the
+    interacting images again on their own (`Predictions.segm`). flip_test: each crop's answer
+    averaged with its mirror's (`digit.model.mirror`; two forward passes).
 
     Raises DigitError if the loader yields nothing or the same image twice.
     """
+    from digit.model.mirror import flip_averaged
+
     device = torch.device(device)
     was_training = net.training
     net.eval()
@@ -144,7 +148,7 @@ def collect(
             for batch in _one_line_errors(loader):
                 images = batch.image.to(device, non_blocking=True)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    out = net(images)
+                    out = flip_averaged(net, images) if flip_test else net(images)
                 pred_parts["uvd"].append(
                     crop_to_image(_numpy(out.joints_uvd), _numpy(batch.crop_affine))
                 )
@@ -321,6 +325,7 @@ def run_evaluation(
     references: tuple[str, ...] = (),
     meshes: bool = False,
     mano_dir: str | Path | None = None,
+    flip_test: bool = False,
 ) -> EvalResult:
     """Evaluate `checkpoint` on `split` and write metrics.json, predictions.npz, per_joint.csv
     and plots into `out` (see `digit.eval_report.write_outputs`).
@@ -331,8 +336,10 @@ def run_evaluation(
     `digit.references.REFERENCES`, scored on the same images with the same root depths (their
     summaries go into metrics.json under "references"); meshes: also fit MANO hands to the
     predictions and add MPVPE against the ground-truth MANO fits (`digit.meshes.evaluate`;
-    mano_dir: the model files, default `<data_root>/mano`). The network runs at the input size
-    its checkpoint records. Bad input raises DigitError.
+    mano_dir: the model files, default `<data_root>/mano`); flip_test: average each crop's
+    answer with its mirror's, for this network and the untrained reference alike (metrics.json
+    records it). The network runs at the input size its checkpoint records. Bad input raises
+    DigitError.
     """
     from core.paths import resolve_data_root
     from digit.checkpoint import load_network
@@ -375,7 +382,9 @@ def run_evaluation(
         rootnet = (ids, rootnet_abs_depth(root_depth, root, split, ids))
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers)
     dtype = torch.get_autocast_dtype(device.type) if amp else None
-    preds, gt = collect(net, loader, device, amp_dtype=dtype, show_progress=show_progress)
+    preds, gt = collect(
+        net, loader, device, amp_dtype=dtype, show_progress=show_progress, flip_test=flip_test
+    )
     if rootnet is None:
         abs_depth = gt.abs_depth.copy()
     else:
@@ -390,7 +399,7 @@ def run_evaluation(
         else:  # the same network before training: its config, its seed, its starting weights
             torch.manual_seed(int((info.get("config") or {}).get("seed", 0)))
             untrained = DigitNet(net.config).to(device)
-            ref_preds, _ = collect(untrained, loader, device, amp_dtype=dtype)
+            ref_preds, _ = collect(untrained, loader, device, amp_dtype=dtype, flip_test=flip_test)
         scored[name] = evaluate_predictions(ref_preds, gt, abs_depth, use_iou=use_iou)
     meta = {
         "checkpoint": {
@@ -409,6 +418,7 @@ def run_evaluation(
             "path": None if use_gt else str(root_depth),
         },
         "input_size": net.config.input_size,
+        "flip_test": flip_test,
         "provenance": info.get("provenance"),
         "references": {name: r.summary() for name, r in scored.items()},
     }

@@ -21,6 +21,7 @@ from core.interhand.reader import InterHandSplit
 TINY = {"batch_size": 2, "num_workers": 0, "val_limit": 4}
 
 
+@pytest.mark.integration
 def test_a_set_writes_complete_results_and_skips_finished_runs(
     tmp_path, synthetic_root, monkeypatch
 ):

@@ -94,6 +94,7 @@ def metric_steps(run_dir: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_torchrun_two_processes_equal_one_process_accumulating(
     tmp_path, synthetic_root, mask_cache_train, one_thread
 ):

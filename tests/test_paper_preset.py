@@ -154,6 +154,7 @@ def test_paper_loss_equals_the_release_formulas():
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_paper_preset_takes_bf16_autocast_steps_on_cpu(tmp_path, synthetic_root, mask_cache_train):
     """Two optimizer steps of 1 x 2 images of the paper network (HRNet-W32) with bf16
     autocast: finite losses, the weights move, and the checkpoint records the precision. At
