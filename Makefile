@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Under 10 minutes on a slow 2-core machine: the three tests of over 20 s each (torchrun, the
-# paper network under bf16, an ablation set) are `test-integration`'s, which CI runs after it.
+# Under 10 minutes on a slow 2-core machine: the five tests of over 20 s each (torchrun, the
+# paper network under bf16, an ablation set, the cpu recipe learning a few images by heart,
+# digit-train's command line on the synthetic data) are `test-integration`'s; CI runs both.
 test: install
 	$(PY) -m pytest -q -m "not integration"
 

@@ -20,6 +20,7 @@ STEPS = 80
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_cpu_recipe_learns_a_few_images_by_heart(tmp_path, synthetic_root, mask_cache_train):
     cfg = overfit_config(
         "cpu",

@@ -276,6 +276,7 @@ def test_cli_help_and_one_line_errors(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_cli_trains_on_the_synthetic_dataset(tmp_path, synthetic_root, mask_cache_train):
     pytest.importorskip("digit.data.dataset")
     out = tmp_path / "run"
