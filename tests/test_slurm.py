@@ -4,6 +4,7 @@ the merge after the array, a task requeued mid-build resuming its own pieces, a 
 unfinished array refusing in one line, stepped arrays refused. The reference is a
 single-process build of the same split (the session fixture `mask_cache_train`)."""
 
+import math
 import os
 import re
 import shutil
@@ -84,21 +85,30 @@ def job_report(job: str, log: Path) -> str:
     return "\n".join([record.stdout + record.stderr, output, *tail])
 
 
-def wait_until_completed(job: str, log: Path, timeout: float = 300.0) -> None:
+# AuthInfo=cred_expire of the test cluster (scripts/slurm/start_local_cluster.sh)
+CRED_EXPIRE_S = 30.0
+
+
+def wait_until_completed(
+    job: str, log: Path, timeout: float = 300.0, revoked_at: float | None = None
+) -> None:
     """Wait for JobState=COMPLETED; fail at once, with the job's story, if it ends otherwise.
 
-    A requeued batch job waits for a begin time Slurm sets so that the old run's credential
-    expires (cred_expire + 1 s: 31 s on the test cluster, 121 s by default). slurmctld may set
-    it again when the old run's cleanup finishes, after a single `StartTime=now` from the test,
-    so the nudge repeats while the job waits."""
+    A requeued batch job (revoked_at: `time.monotonic()` of the requeue) waits for a begin time
+    Slurm sets so that the old run's credential expires (cred_expire + 1 s: 31 s on the test
+    cluster, 121 s by default), and slurmctld may set it again when the old run's cleanup
+    finishes. Once the credential has expired, the test moves the begin time to now while the
+    job waits; any sooner and slurmd kills the new start ("Job credential revoked", as a run on
+    2026-12-07 did)."""
     end = time.monotonic() + timeout
+    nudge_from = -math.inf if revoked_at is None else revoked_at + CRED_EXPIRE_S + 2.0
     while time.monotonic() < end:
         state, reason = job_field(job, "JobState"), job_field(job, "Reason")
         if state == "COMPLETED":
             return
         if state in ENDED:
             raise AssertionError(f"{job} ended {state}:\n{job_report(job, log)}")
-        if state == "PENDING" and reason == "BeginTime":
+        if state == "PENDING" and reason == "BeginTime" and time.monotonic() >= nudge_from:
             scontrol("update", f"jobid={job}", "StartTime=now")
         time.sleep(1.0)
     raise AssertionError(f"timed out waiting for {job} to complete:\n{job_report(job, log)}")
@@ -130,9 +140,10 @@ def test_array_job_with_a_requeued_task_and_merges(tmp_path, synthetic_root, mas
     wait_for("a finished piece of shard 0", lambda: list(partial0.glob(f"{PIECE_PREFIX}*.h5")))
     assert not shard_output(merged, 0, 3).exists()
     scontrol("requeue", f"{job}_0")
+    requeued = time.monotonic()
     wait_for("the requeued task", lambda: job_field(f"{job}_0", "JobState") == "PENDING")
-    for task in (0, 1):
-        wait_until_completed(f"{job}_{task}", tmp_path / f"task-{job}_{task}.out")
+    wait_until_completed(f"{job}_0", tmp_path / f"task-{job}_0.out", revoked_at=requeued)
+    wait_until_completed(f"{job}_1", tmp_path / f"task-{job}_1.out")
     log0 = (tmp_path / f"task-{job}_0.out").read_text()
     assert "(job" in log0 and "start 1)" in log0, log0  # the second start of task 0
     resumed = re.search(r"resuming \S+: (\d+) of (\d+) pieces already done", log0)
