@@ -9,12 +9,8 @@ import pytest
 import torch
 
 from digit.model import DigitNet, NetworkConfig
-from digit.model.mirror import (
-    flip_averaged,
-    side_swapped_classes,
-    unmirror_joints_uvd,
-    unmirror_segm_logits,
-)
+from digit.model.hand_frame import swap_class_map
+from digit.model.mirror import flip_averaged, unmirror_joints_uvd, unmirror_segm_logits
 
 
 def test_a_joint_goes_to_the_mirrored_column_of_the_other_hand():
@@ -29,10 +25,10 @@ def test_a_joint_goes_to_the_mirrored_column_of_the_other_hand():
 
 
 def test_part_classes_exchange_sides_part_for_part():
-    order = side_swapped_classes(33)
+    order = swap_class_map(33).tolist()
     assert order[0] == 0 and order[1] == 17 and order[16] == 32 and order[17] == 1
     assert [order[k] for k in order] == list(range(33))
-    assert side_swapped_classes(3) == [0, 2, 1]
+    assert swap_class_map(3).tolist() == [0, 2, 1]
     logits = torch.arange(33.0).view(1, 33, 1, 1).expand(1, 33, 2, 3).clone()
     logits[..., 0] += 100.0  # the first column marked
     back = unmirror_segm_logits(logits)

@@ -12,24 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from core.joints import LEFT, RIGHT
-from core.parts import NUM_CLASSES, swap_hands
+from digit.model.hand_frame import swap_class_map
 from digit.model.output import DigitOutput
-
-
-def side_swapped_classes(num_classes: int) -> list[int]:
-    """Class order that exchanges the sides: the 33 part classes (`core.parts`: 1..16 right,
-    17..32 left) or `lr_segm`'s 3 (background, right, left). Index k of the result is the class
-    whose logit becomes class k's."""
-    if num_classes == NUM_CLASSES:
-        return swap_hands(np.arange(NUM_CLASSES)).tolist()
-    if num_classes == 3:
-        return [0, 2, 1]
-    raise ValueError(f"segmentation with {num_classes} classes has no known side order")
 
 
 def unmirror_joints_uvd(uvd: torch.Tensor, size: int) -> torch.Tensor:
@@ -42,7 +30,8 @@ def unmirror_joints_uvd(uvd: torch.Tensor, size: int) -> torch.Tensor:
 
 def unmirror_segm_logits(logits: torch.Tensor) -> torch.Tensor:
     """Part logits (B, C, h, w) predicted on a mirrored crop -> the crop's, sides exchanged."""
-    order = torch.as_tensor(side_swapped_classes(logits.shape[1]), device=logits.device)
+    # the map is an exchange (its own inverse), so it also says whose logit each class takes
+    order = swap_class_map(logits.shape[1], logits.device)
     return logits.flip(-1).index_select(1, order)
 
 
