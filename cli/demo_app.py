@@ -69,6 +69,12 @@ def demo(
         help="Also fit MANO hands to the predicted joints: <stem>_{right,left}.obj, "
         "<stem>_mano.json (MANO_NeuralAnnot form) and <stem>_mesh.png per image.",
     ),
+    flip_test: bool = typer.Option(
+        False,
+        "--flip-test",
+        help="Average each crop's answer with its mirror's, mapped back (as digit-eval "
+        "--flip-test): twice the network time.",
+    ),
     mano_dir: Path | None = typer.Option(
         None,
         "--mano-dir",
@@ -110,7 +116,7 @@ def demo(
     result = run_demo(
         images, net, info, out, bbox=box, extra=extra, truths=truths, focal=focal_px,
         princpt=princpt_px, batch_size=batch_size, started=started, pictures=pictures,
-        overwrite=overwrite, meshes=mesh_options,
+        overwrite=overwrite, meshes=mesh_options, flip_test=flip_test,
     )  # fmt: skip
     what = f"{len(result.records)} panels and " if pictures else ""
     what += "meshes and " if meshes else ""

@@ -310,3 +310,52 @@ def test_16_bit_and_float_images_reach_the_network_as_a_viewer_shows_them(
     Image.fromarray(np.full((48, 64), 255, np.uint8)).save(white)
     other = run_demo([white], *network, tmp_path / "out2", pictures=False).records[0]
     assert not np.allclose(np.asarray(other["joints_uvd_img"]), joints[0], atol=1e-6)
+
+
+def test_flip_test_prediction_on_a_mirrored_image_is_the_mirrored_prediction(
+    tiny_checkpoint, images
+):
+    """With --flip-test the answer on the mirrored image is the answer on the image mirrored
+    (u -> W - 1 - u with pixel centres at integers, hands exchanged, left-minus-right root depth
+    negated; the part sides' mapping: tests/test_flip_test.py); one pass of an untrained
+    network is not. The crop maps its box's centre to S / 2 (the official convention), not to
+    the crop's middle (S - 1) / 2, so the crop of the mirrored image is the mirror of the crop
+    only with the mirrored box moved right by one crop pixel (s / S image pixels)."""
+    from digit.checkpoint import load_network
+
+    net, _ = load_network(tiny_checkpoint)
+    image = load_rgb(images[1])  # landscape 334 x 512
+    mirrored = np.ascontiguousarray(image[:, ::-1])
+    w, size = image.shape[1], net.config.input_size
+    box = np.array([100.0, 50.0, 200.0, 160.0])
+    side = 1.25 * 200.0
+    box_m = np.array([w - 1 - (box[0] + box[2]) + side / size, box[1], box[2], box[3]])
+
+    def mismatch(flip_test: bool) -> float:
+        a = predict_image(net, image, box, flip_test=flip_test)
+        b = predict_image(net, mirrored, box_m, flip_test=flip_test)
+        expect = np.concatenate([b.joints_uvd_img[21:], b.joints_uvd_img[:21]])
+        expect[:, 0] = (w - 1) - expect[:, 0]
+        if flip_test:
+            np.testing.assert_allclose(a.handedness_prob, b.handedness_prob[::-1], atol=1e-6)
+            assert a.rel_root_depth_mm == pytest.approx(-b.rel_root_depth_mm, abs=1e-3)
+        return float(np.abs(a.joints_uvd_img - expect).max())
+
+    assert mismatch(True) < 1e-2  # px and mm: float rounding only
+    assert mismatch(False) > 1.0
+
+
+def test_demo_flip_test_is_recorded_and_changes_the_answer(
+    tmp_path, monkeypatch, capsys, tiny_checkpoint, images
+):
+    docs = {}
+    for flag in ([], ["--flip-test"]):
+        out = tmp_path / ("flip" if flag else "plain")
+        args = [images[0], "--checkpoint", tiny_checkpoint, "--out", out, "--bbox", "whole"]
+        args += ["--no-pictures", *flag]
+        code, _, err = _run_cli(monkeypatch, capsys, *args)
+        assert code == 0, err
+        docs[bool(flag)] = json.loads((out / "predictions.json").read_text())
+    assert docs[False]["flip_test"] is False and docs[True]["flip_test"] is True
+    plain, flip = (np.asarray(docs[k]["images"][0]["joints_uvd_img"]) for k in (False, True))
+    assert np.abs(plain - flip).max() > 0.1

@@ -28,6 +28,7 @@ from digit.data.crop import (
 )
 from digit.demo.inputs import whole_image_bbox
 from digit.model import DigitNet, DigitOutput
+from digit.model.mirror import FlipAveraged, flip_averaged
 
 HAND_THRESHOLD = 0.5  # a predicted hand counts as present when its probability exceeds this
 
@@ -113,17 +114,21 @@ def crop_batch(
 
 
 @torch.no_grad()
-def run_network(net: DigitNet, crops: torch.Tensor) -> DigitOutput:
+def run_network(
+    net: DigitNet, crops: torch.Tensor, flip_test: bool = False
+) -> DigitOutput | FlipAveraged:
     """The network (eval mode) on crops (B, 3, S, S); waits for the device to finish, so the
-    call's wall time is the network's."""
-    out = net(crops)
+    call's wall time is the network's. flip_test: each crop's answer averaged with its
+    mirror's mapped back (`digit.model.mirror`, as `digit-eval --flip-test`)."""
+    out = flip_averaged(net, crops) if flip_test else net(crops)
     if crops.is_cuda:
         torch.cuda.synchronize(crops.device)
     return out
 
 
-def undo_crops(out: DigitOutput, batch: CropBatch) -> list[ImagePrediction]:
-    """The network's outputs on `batch` in each original image's coordinates."""
+def undo_crops(out: DigitOutput | FlipAveraged, batch: CropBatch) -> list[ImagePrediction]:
+    """The network's outputs on `batch` in each original image's coordinates (its joints_uvd,
+    handedness_logits, rel_root_depth_mm and segm_logits)."""
     joints = crop_to_image(out.joints_uvd.double().cpu().numpy(), batch.affines)
     prob = torch.sigmoid(out.handedness_logits.double()).cpu().numpy()
     rel_root = out.rel_root_depth_mm.double().cpu().numpy().reshape(-1)
@@ -153,17 +158,20 @@ def undo_crops(out: DigitOutput, batch: CropBatch) -> list[ImagePrediction]:
 
 
 def predict_images(
-    net: DigitNet, images: list[np.ndarray], bboxes: list[np.ndarray | None]
+    net: DigitNet,
+    images: list[np.ndarray],
+    bboxes: list[np.ndarray | None],
+    flip_test: bool = False,
 ) -> list[ImagePrediction]:
     """Run `net` (eval mode) on RGB images (H, W, 3) uint8 as one batch; `bboxes`: each
-    image's (4,) [x, y, w, h] hands box, None for the whole image."""
+    image's (4,) [x, y, w, h] hands box, None for the whole image; flip_test as `run_network`."""
     device = next(net.parameters()).device
     batch = crop_batch(images, bboxes, net.config.input_size, device, net.config.antialias)
-    return undo_crops(run_network(net, batch.crops), batch)
+    return undo_crops(run_network(net, batch.crops, flip_test), batch)
 
 
 def predict_image(
-    net: DigitNet, image: np.ndarray, bbox: np.ndarray | None = None
+    net: DigitNet, image: np.ndarray, bbox: np.ndarray | None = None, flip_test: bool = False
 ) -> ImagePrediction:
     """`predict_images` for one image."""
-    return predict_images(net, [image], [bbox])[0]
+    return predict_images(net, [image], [bbox], flip_test)[0]

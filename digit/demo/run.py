@@ -160,6 +160,7 @@ def run_demo(
     show_progress: bool = True,
     overwrite: bool = False,
     meshes: MeshOptions | None = None,
+    flip_test: bool = False,
 ) -> DemoRun:
     """Predict on every image and write `out/<stem>_pred.png` and `out/predictions.json`.
 
@@ -172,7 +173,9 @@ def run_demo(
     start of the whole command, for the overall speed (default: now). pictures: False writes
     the JSON only (records then have "panel": null). overwrite: replace an earlier run in
     `out` (else it is refused; see `digit.demo.out_folder`). meshes: also fit MANO hands and
-    write their files (`digit.meshes.demo`; records then have "meshes").
+    write their files (`digit.meshes.demo`; records then have "meshes"). flip_test: each
+    crop's answer averaged with its mirror's (`digit.demo.predict.run_network`; recorded in
+    predictions.json).
     """
     started = time.perf_counter() if started is None else started
     images, out = [Path(p) for p in images], Path(out)
@@ -185,14 +188,14 @@ def run_demo(
         return _predict_all(
             images, boxes, names, net, info, stage, extra=extra, truths=truths, focal=focal,
             princpt=princpt, batch_size=batch_size, started=started, pictures=pictures,
-            show_progress=show_progress, meshes=meshes,
+            show_progress=show_progress, meshes=meshes, flip_test=flip_test,
         )  # fmt: skip
 
 
 def _predict_all(
     images: list[Path], boxes: list, names: list[str], net: DigitNet, info: dict, stage: Path,
     *, extra, truths, focal, princpt, batch_size: int, started: float, pictures: bool,
-    show_progress: bool, meshes: MeshOptions | None,
+    show_progress: bool, meshes: MeshOptions | None, flip_test: bool,
 ) -> DemoRun:  # fmt: skip
     """`run_demo`'s work (same arguments), its files written into the partial folder `stage`
     (`digit.demo.out_folder.writing_run` moves them into place)."""
@@ -210,7 +213,7 @@ def _predict_all(
                 net.config.antialias,
             )
             tic = time.perf_counter()
-            output = run_network(net, batch.crops)
+            output = run_network(net, batch.crops, flip_test)
             network_s += time.perf_counter() - tic
             fitted = []
             for i, image, pred in zip(todo, pixels, undo_crops(output, batch), strict=True):
@@ -234,7 +237,7 @@ def _predict_all(
                     record["meshes"] = found
     warn_implausible_depths(lifted)
     run = DemoRun(records, network_s, time.perf_counter() - started, batch_size)
-    doc = run_document(info, records, run.speed())
+    doc = run_document(info, records, run.speed()) | {"flip_test": flip_test}
     if meshes is not None:
         doc["conventions"] = doc["conventions"] | MESH_CONVENTIONS | {"meshes_model": meshes.source}
     atomic_write_bytes(stage / INDEX, json.dumps(doc, indent=1).encode())
